@@ -1,0 +1,212 @@
+//! Pairwise squared L2 distances between rows, computed from differences (no Gram-matrix
+//! cancellation) and accumulated in f64 across short f32 runs, tiled so each input is read once
+//! from memory. A row with a non-finite value is infinitely far from every other row.
+
+use rayon::prelude::*;
+
+use super::multiversion;
+
+/// Coordinates per tile: all `n` rows of a tile stay in L2 while every pair is visited.
+const TILE: usize = 2048;
+/// Values summed in f32 before the partial sum moves to f64.
+const RUN: usize = 256;
+
+/// A symmetric `n x n` matrix of squared distances (f64), zero on the diagonal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Distances {
+    n: usize,
+    d2: Vec<f64>,
+}
+
+impl Distances {
+    /// An `n x n` matrix from row-major squared distances.
+    pub fn from_squared(n: usize, d2: Vec<f64>) -> Self {
+        assert_eq!(d2.len(), n * n);
+        Self { n, d2 }
+    }
+
+    /// Number of rows compared.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Squared distance between rows `i` and `j` (`+inf` when either is non-finite).
+    #[inline]
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.d2[i * self.n + j]
+    }
+
+    /// Marks row `i` infinitely far from every other row.
+    pub fn set_infinitely_far(&mut self, i: usize) {
+        for j in 0..self.n {
+            if j != i {
+                self.d2[i * self.n + j] = f64::INFINITY;
+                self.d2[j * self.n + i] = f64::INFINITY;
+            }
+        }
+    }
+}
+
+/// Squared distances between all pairs of `rows`.
+pub(crate) fn pairwise(rows: &[&[f32]]) -> Distances {
+    let n = rows.len();
+    let d = rows[0].len();
+    let tiles = d.div_ceil(TILE);
+    // Per tile: upper-triangle sums, then one flag per row that saw a non-finite value.
+    let (sums, bad) = (0..tiles)
+        .into_par_iter()
+        .fold(
+            || (vec![0.0f64; n * n], vec![false; n]),
+            |(mut sums, mut bad), t| {
+                let lo = t * TILE;
+                let hi = (lo + TILE).min(d);
+                tile_kernel(rows, lo, hi, &mut sums, &mut bad);
+                (sums, bad)
+            },
+        )
+        .reduce(
+            || (vec![0.0f64; n * n], vec![false; n]),
+            |(mut a, mut fa), (b, fb)| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                fa.iter_mut().zip(&fb).for_each(|(x, y)| *x |= y);
+                (a, fa)
+            },
+        );
+    let mut d2 = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in i + 1..n {
+            d2[i * n + j] = sums[i * n + j];
+            d2[j * n + i] = sums[i * n + j];
+        }
+    }
+    let mut out = Distances { n, d2 };
+    for (i, &b) in bad.iter().enumerate() {
+        if b {
+            out.set_infinitely_far(i);
+        }
+    }
+    out
+}
+
+multiversion!(fn tile_kernel(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) => tile_generic);
+
+#[inline(always)]
+fn tile_generic(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) {
+    let n = rows.len();
+    for (i, row) in rows.iter().enumerate() {
+        // x * 0 is NaN exactly when x is not finite.
+        let probe = lanes_sum(&row[lo..hi], |x| x * 0.0);
+        if !probe.is_finite() {
+            bad[i] = true;
+        }
+    }
+    for i in 0..n {
+        if bad[i] {
+            continue;
+        }
+        let a = &rows[i][lo..hi];
+        for j in i + 1..n {
+            if bad[j] {
+                continue;
+            }
+            let b = &rows[j][lo..hi];
+            let mut total = 0.0f64;
+            for (ca, cb) in a.chunks(RUN).zip(b.chunks(RUN)) {
+                let part = squared_diff(ca, cb);
+                total += if part.is_finite() {
+                    part as f64
+                } else {
+                    squared_diff_f64(ca, cb)
+                };
+            }
+            sums[i * n + j] += total;
+        }
+    }
+}
+
+/// Sum of `map(x)` in 8 independent lanes (vectorises).
+#[inline(always)]
+fn lanes_sum(x: &[f32], map: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += map(c[l]);
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for &v in chunks.remainder() {
+        s += map(v);
+    }
+    s
+}
+
+#[inline(always)]
+fn squared_diff(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let mut ca = a.chunks_exact(16);
+    let mut cb = b.chunks_exact(16);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..16 {
+            let t = x[l] - y[l];
+            acc[l] = t.mul_add(t, acc[l]);
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        let t = x - y;
+        s += t * t;
+    }
+    s
+}
+
+/// The overflow fallback: huge (finite) values whose squares exceed f32.
+fn squared_diff_f64(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn matches_a_float64_reference_and_isolates_non_finite_rows() {
+        let seed = 3;
+        println!("seed {seed}");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (n, d) = (6, 5000);
+        let mut data: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..d).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        data[4][17] = f32::NAN;
+        data[5][4999] = 1e30;
+        let rows: Vec<&[f32]> = data.iter().map(|r| r.as_slice()).collect();
+        let dist = pairwise(&rows);
+        for i in 0..n {
+            assert_eq!(dist.get(i, i), 0.0);
+            for j in 0..n {
+                if i == j {
+                    continue;
+                }
+                if i == 4 || j == 4 {
+                    assert_eq!(dist.get(i, j), f64::INFINITY);
+                    continue;
+                }
+                let want: f64 = rows[i]
+                    .iter()
+                    .zip(rows[j])
+                    .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+                    .sum();
+                let got = dist.get(i, j);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want,
+                    "{i},{j}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Host-resident inputs: a borrowed row-major `[n, d]` f32 matrix, and the bridge between Burn
+//! tensors and host memory used by the specialised CPU paths.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::{Error, Result};
+
+/// A borrowed row-major `[n, d]` matrix of f32: row `i` is sender `i`'s vector.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    data: &'a [f32],
+    n: usize,
+    d: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Views `data` as `n` rows of length `d`; refuses an empty or ill-sized buffer.
+    pub fn new(data: &'a [f32], n: usize, d: usize) -> Result<Self> {
+        if n == 0 || d == 0 {
+            return Err(Error::Input(format!(
+                "inputs must be a non-empty [n, d] matrix, got [{n}, {d}]"
+            )));
+        }
+        if data.len() != n * d {
+            return Err(Error::Input(format!(
+                "buffer of {} values cannot be viewed as [{n}, {d}]",
+                data.len()
+            )));
+        }
+        Ok(Self { data, n, d })
+    }
+
+    /// Number of rows (senders).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Row length (model dimension).
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &'a [f32] {
+        &self.data[i * self.d..(i + 1) * self.d]
+    }
+
+    /// The whole buffer.
+    pub fn as_slice(&self) -> &'a [f32] {
+        self.data
+    }
+
+    /// Whether row `i` holds only finite values.
+    pub fn row_is_finite(&self, i: usize) -> bool {
+        self.row(i).iter().all(|v| v.is_finite())
+    }
+}
+
+/// Whether tensors on `device` live in host memory, so the specialised CPU kernels apply.
+pub fn is_host_device(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if *device == Device::ndarray() {
+        return true;
+    }
+    let _ = device;
+    false
+}
+
+/// Checks that `inputs` is a non-empty f32 matrix and returns its `[n, d]`.
+pub fn check_matrix(inputs: &Tensor<2>) -> Result<[usize; 2]> {
+    let [n, d] = inputs.dims();
+    if n == 0 || d == 0 {
+        return Err(Error::Input(format!(
+            "inputs must be a non-empty [n, d] matrix, got [{n}, {d}]"
+        )));
+    }
+    Ok([n, d])
+}
+
+/// Moves a tensor's values to host memory as f32 (zero-copy on flex when the tensor is owned).
+pub fn to_host(tensor: Tensor<2>) -> Result<(TensorData, [usize; 2])> {
+    let dims = check_matrix(&tensor)?;
+    let data = tensor.into_data();
+    let data = if data.dtype() == burn::tensor::DType::F32 {
+        data
+    } else {
+        data.convert::<f32>()
+    };
+    Ok((data, dims))
+}
+
+/// Views host data produced by [`to_host`].
+pub fn rows_of(data: &TensorData, [n, d]: [usize; 2]) -> Result<Rows<'_>> {
+    let slice = data
+        .as_slice::<f32>()
+        .map_err(|e| Error::Input(format!("inputs are not readable as f32: {e:?}")))?;
+    Rows::new(slice, n, d)
+}
+
+/// A host vector as a 1-D tensor on `device`.
+pub fn vector_on(values: Vec<f32>, device: &Device) -> Tensor<1> {
+    let d = values.len();
+    Tensor::from_data(TensorData::new(values, [d]), device)
+}
+
+/// A host matrix as a 2-D tensor on `device`.
+pub fn matrix_on(values: Vec<f32>, n: usize, d: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, [n, d]), device)
+}
+
+/// A 1-D tensor's values in host memory as f32.
+pub fn host_vector(tensor: Tensor<1>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Input(format!("values are not readable as f32: {e:?}")))
+}
