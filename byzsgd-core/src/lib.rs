@@ -22,7 +22,7 @@
 //! let device = Device::default();
 //! let inputs = Tensor::<2>::from_floats([[1.0, 1.0], [1.1, 0.9], [0.9, 1.1], [1e30, -1e30]], &device);
 //! let mda = MdaConfig::new(4, 1).init().unwrap();
-//! let out = mda.aggregate(inputs).unwrap().into_data().to_vec::<f32>().unwrap();
+//! let out = mda.aggregate(inputs).unwrap().into_data().try_to_vec::<f32>().unwrap();
 //! assert!((out[0] - 1.0).abs() < 1e-6 && (out[1] - 1.0).abs() < 1e-6);
 //! ```
 

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::multiversion;
 
 /// Coordinates per tile: all `n` rows of a tile stay in L2 while every pair is visited.
-const TILE: usize = 2048;
+const TILE: usize = 1024;
 /// Values summed in f32 before the partial sum moves to f64.
 const RUN: usize = 256;
 

@@ -1,0 +1,46 @@
+//! `byzsgd`: the command line of Byzantine-resilient distributed SGD. Parses arguments and hands
+//! each command to `byzsgd::cli`; errors print as `error: ...` with exit status 1.
+
+use std::process::ExitCode;
+
+use byzsgd::cli::{self, AggregateArgs, BenchArgs};
+use clap::{Parser, Subcommand};
+
+/// Byzantine-resilient distributed SGD: robust aggregation rules and their tools.
+#[derive(Debug, Parser)]
+#[command(name = "byzsgd", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Aggregate the rows of an n x d f32 .npy matrix with a robust rule into one .npy vector.
+    ///
+    /// Example: byzsgd aggregate --rule mda --f 2 --input grads.npy --output agg.npy
+    Aggregate(AggregateArgs),
+    /// Time the aggregation rules (or MDA's subset search) on seeded random inputs.
+    ///
+    /// Example: byzsgd bench aggregators --n 25 --f 8 --d 100000 --format csv
+    Bench(BenchArgs),
+    /// List the aggregation rules with their resilience bounds, and the pre-aggregations.
+    Rules,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    let result = match &cli.command {
+        Command::Aggregate(args) => cli::aggregate::run(args, &mut stdout),
+        Command::Bench(args) => cli::bench::run(args, &mut stdout),
+        Command::Rules => cli::rules::run(&mut stdout),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The `byzsgd` command line: one module per command, each with its clap arguments and a `run`
+//! that writes its report to a writer. The binary (`src/bin/byzsgd.rs`) only dispatches.
+
+pub mod aggregate;
+pub mod bench;
+pub mod rules;
+
+pub use aggregate::AggregateArgs;
+pub use bench::{BenchArgs, BenchCommand};
