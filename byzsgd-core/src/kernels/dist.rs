@@ -4,12 +4,11 @@
 
 use rayon::prelude::*;
 
-use super::multiversion;
 
 /// Coordinates per tile: all `n` rows of a tile stay in L2 while every pair is visited.
 const TILE: usize = 1024;
 /// Values summed in f32 before the partial sum moves to f64.
-const RUN: usize = 256;
+const RUN: usize = 1024;
 
 /// A symmetric `n x n` matrix of squared distances (f64), zero on the diagonal.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,10 +87,74 @@ pub(crate) fn pairwise(rows: &[&[f32]]) -> Distances {
     out
 }
 
-multiversion!(fn tile_kernel(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) => tile_generic);
+/// [`tile_generic`] with AVX2/FMA squared differences where the CPU has them.
+fn tile_kernel(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) {
+            tile_generic::<Avx>(rows, lo, hi, sums, bad)
+        }
+        if super::has_avx2() {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { avx2(rows, lo, hi, sums, bad) };
+        }
+    }
+    tile_generic::<Portable>(rows, lo, hi, sums, bad)
+}
+
+/// `Σ (a_i - b_i)²` in f32 over a short run.
+trait SquaredDiff {
+    fn squared_diff(a: &[f32], b: &[f32]) -> f32;
+}
+
+struct Portable;
+
+impl SquaredDiff for Portable {
+    #[inline(always)]
+    fn squared_diff(a: &[f32], b: &[f32]) -> f32 {
+        squared_diff(a, b)
+    }
+}
+
+/// Four independent 8-lane FMA chains: enough to hide FMA latency.
+#[cfg(target_arch = "x86_64")]
+struct Avx;
+
+#[cfg(target_arch = "x86_64")]
+impl SquaredDiff for Avx {
+    #[inline(always)]
+    fn squared_diff(a: &[f32], b: &[f32]) -> f32 {
+        use std::arch::x86_64::*;
+        let len = a.len().min(b.len());
+        let whole = len / 32 * 32;
+        // SAFETY: every load reads 8 values at an offset below `whole - 7` of slices at least
+        // `whole` long; only called from AVX2+FMA code on CPUs that have it (`tile_kernel`).
+        let mut s = unsafe {
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i < whole {
+                for (k, slot) in acc.iter_mut().enumerate() {
+                    let t = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i + 8 * k)), _mm256_loadu_ps(pb.add(i + 8 * k)));
+                    *slot = _mm256_fmadd_ps(t, t, *slot);
+                }
+                i += 32;
+            }
+            let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+            let mut lanes = [0.0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+            lanes.iter().sum::<f32>()
+        };
+        for (x, y) in a[whole..len].iter().zip(&b[whole..len]) {
+            s += (x - y) * (x - y);
+        }
+        s
+    }
+}
 
 #[inline(always)]
-fn tile_generic(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) {
+fn tile_generic<S: SquaredDiff>(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) {
     let n = rows.len();
     for (i, row) in rows.iter().enumerate() {
         // x * 0 is NaN exactly when x is not finite.
@@ -112,7 +175,7 @@ fn tile_generic(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &m
             let b = &rows[j][lo..hi];
             let mut total = 0.0f64;
             for (ca, cb) in a.chunks(RUN).zip(b.chunks(RUN)) {
-                let part = squared_diff(ca, cb);
+                let part = S::squared_diff(ca, cb);
                 total += if part.is_finite() {
                     part as f64
                 } else {

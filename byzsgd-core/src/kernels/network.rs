@@ -86,7 +86,7 @@ pub(crate) trait MinMax {
     /// Applies every comparator of `net` to `wires`.
     fn apply<const W: usize>(net: &[Comparator], wires: &mut [[f32; W]]);
 
-    /// Hints that `row[at..]` will be read soon.
+    /// Hints that `row[at..]` will be read soon (no-op by default).
     #[inline(always)]
     fn prefetch(_row: &[f32], _at: usize) {}
 
