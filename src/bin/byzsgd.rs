@@ -26,6 +26,8 @@ enum Command {
     Bench(BenchArgs),
     /// List the aggregation rules with their resilience bounds, and the pre-aggregations.
     Rules,
+    /// List the models with their input shapes and exact parameter counts.
+    Models,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Aggregate(args) => cli::aggregate::run(args, &mut stdout),
         Command::Bench(args) => cli::bench::run(args, &mut stdout),
         Command::Rules => cli::rules::run(&mut stdout),
+        Command::Models => cli::models::run(&mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow, bail};
-use byzsgd_core::{Exec, Rows, registry};
+use anyhow::{Result, anyhow};
+use byzsgd_core::{Exec, registry};
 
 use crate::npy::{self, NpyError};
 
@@ -30,21 +30,9 @@ pub struct AggregateArgs {
     /// Output: the aggregate, an f32 .npy vector of length d (written only on success).
     #[arg(long)]
     pub output: PathBuf,
-    /// Device to aggregate on; host devices run the rules' CPU kernels.
+    /// Device to aggregate on (flex, ndarray, wgpu); host devices run the rules' CPU kernels.
     #[arg(long, default_value = "flex")]
     pub device: String,
-}
-
-/// The devices compiled into this build.
-fn host_devices() -> Vec<&'static str> {
-    let mut devices = Vec::new();
-    if cfg!(feature = "flex") {
-        devices.push("flex");
-    }
-    if cfg!(feature = "ndarray") {
-        devices.push("ndarray");
-    }
-    devices
 }
 
 /// `error` about file `path`, the `role` (input, output) named, the path named once.
@@ -57,18 +45,16 @@ fn about(role: &str, path: &Path, error: NpyError) -> anyhow::Error {
 
 /// Runs `byzsgd aggregate`, printing a one-line summary to `out`.
 pub fn run(args: &AggregateArgs, out: &mut impl Write) -> Result<()> {
-    let devices = host_devices();
-    if !devices.contains(&args.device.as_str()) {
-        bail!(
-            "device {:?} is not available in this build; available: {}",
-            args.device,
-            devices.join(", ")
-        );
-    }
+    let device = byzsgd_burn::parse_device(&args.device)?;
     let (data, [n, d]) =
         npy::read_f32_matrix(&args.input).map_err(|e| about("input", &args.input, e))?;
     let rule = registry::build_with_pre(&args.rule, args.pre.as_deref(), n, args.f, Exec::Auto)?;
-    let (aggregate, kept) = rule.aggregate_rows(Rows::new(&data, n, d)?)?;
+    // Host devices run the rules' CPU kernels on the tensor's own buffer; others, tensor ops.
+    let detailed = rule.aggregate_detailed(byzsgd_core::rows::matrix_on(data, n, d, &device))?;
+    let (aggregate, kept) = (
+        byzsgd_core::rows::host_vector(detailed.value)?,
+        detailed.kept,
+    );
     npy::write_f32_vector(&args.output, &aggregate)
         .map_err(|e| about("output", &args.output, e))?;
     writeln!(
@@ -109,7 +95,7 @@ mod tests {
         let mut unknown = args(&dir, "nope", 0);
         unknown.device = "wgpu".into();
         let err = run(&unknown, &mut Vec::new()).unwrap_err();
-        assert!(err.to_string().contains("not available"), "{err}");
+        assert!(err.to_string().contains("--features wgpu"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod models;
 pub mod rules;
 
 pub use aggregate::AggregateArgs;
