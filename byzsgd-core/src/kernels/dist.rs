@@ -4,7 +4,6 @@
 
 use rayon::prelude::*;
 
-
 /// Coordinates per tile: all `n` rows of a tile stay in L2 while every pair is visited.
 const TILE: usize = 1024;
 /// Values summed in f32 before the partial sum moves to f64.
@@ -136,7 +135,10 @@ impl SquaredDiff for Avx {
             let mut i = 0;
             while i < whole {
                 for (k, slot) in acc.iter_mut().enumerate() {
-                    let t = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i + 8 * k)), _mm256_loadu_ps(pb.add(i + 8 * k)));
+                    let t = _mm256_sub_ps(
+                        _mm256_loadu_ps(pa.add(i + 8 * k)),
+                        _mm256_loadu_ps(pb.add(i + 8 * k)),
+                    );
                     *slot = _mm256_fmadd_ps(t, t, *slot);
                 }
                 i += 32;
@@ -154,7 +156,13 @@ impl SquaredDiff for Avx {
 }
 
 #[inline(always)]
-fn tile_generic<S: SquaredDiff>(rows: &[&[f32]], lo: usize, hi: usize, sums: &mut [f64], bad: &mut [bool]) {
+fn tile_generic<S: SquaredDiff>(
+    rows: &[&[f32]],
+    lo: usize,
+    hi: usize,
+    sums: &mut [f64],
+    bad: &mut [bool],
+) {
     let n = rows.len();
     for (i, row) in rows.iter().enumerate() {
         // x * 0 is NaN exactly when x is not finite.
@@ -235,6 +243,36 @@ fn squared_diff_f64(a: &[f32], b: &[f32]) -> f64 {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn portable_and_avx_sums_agree() {
+        let seed = 9;
+        println!("seed {seed}");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for len in [0usize, 1, 7, 31, 32, 33, 1000, 1024] {
+            let a: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let want = squared_diff_f64(&a, &b);
+            let portable = Portable::squared_diff(&a, &b) as f64;
+            assert!(
+                (portable - want).abs() <= 1e-5 * want.max(1e-30),
+                "portable, len {len}"
+            );
+            #[cfg(target_arch = "x86_64")]
+            if crate::kernels::has_avx2() {
+                // SAFETY: AVX2 and FMA are present (checked).
+                #[target_feature(enable = "avx2,fma")]
+                fn avx(a: &[f32], b: &[f32]) -> f32 {
+                    Avx::squared_diff(a, b)
+                }
+                let fast = unsafe { avx(&a, &b) } as f64;
+                assert!(
+                    (fast - want).abs() <= 1e-5 * want.max(1e-30),
+                    "avx, len {len}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn matches_a_float64_reference_and_isolates_non_finite_rows() {
