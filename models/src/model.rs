@@ -29,6 +29,8 @@ pub struct ModelInfo {
     /// Trainable parameters (Burn's `num_params()` also counts batch-norm running statistics:
     /// see [`Model::trainable_params`]).
     pub params: usize,
+    /// Multiply-adds of one sample's forward pass (convolutions and linears), for FLOP rates.
+    pub forward_macs: usize,
     /// One line.
     pub summary: &'static str,
 }
@@ -39,24 +41,32 @@ pub const MODELS: &[ModelInfo] = &[
         name: "mlp",
         input: [1, 28, 28],
         params: 79_510,
+        // 784x100 + 100x10
+        forward_macs: 79_400,
         summary: "784-100-10 MLP, the paper's MNIST model",
     },
     ModelInfo {
         name: "cnn",
         input: [1, 28, 28],
         params: 421_642,
+        // 28x28x32 outputs x 9, 14x14x64 x 288, 3136x128, 128x10
+        forward_macs: 225_792 + 3_612_672 + 401_408 + 1_280,
         summary: "two 3x3 convs and two linears, for 28x28",
     },
     ModelInfo {
         name: "cifarnet",
         input: [3, 32, 32],
         params: 1_756_426,
+        // 32x32x64 outputs x 75, 16x16x64 x 1600, 4096x384, 384x192, 192x10
+        forward_macs: 4_915_200 + 26_214_400 + 1_572_864 + 73_728 + 1_920,
         summary: "the paper's CIFAR-10 model",
     },
     ModelInfo {
         name: "resnet18",
         input: [3, 32, 32],
         params: 11_173_962,
+        // Every 3x3 and 1x1 convolution (outputs x kernel x input channels) plus the classifier.
+        forward_macs: 555_422_720,
         summary: "ResNet-18, CIFAR variant (GPU runs)",
     },
 ];

@@ -2,9 +2,10 @@
 //!
 //! `aggregators` times every built-in rule whose bound admits `(n, f)` on seeded random inputs
 //! (honest rows near 1, the last `f` rows scaled by -100) through the host kernels
-//! (`Aggregator::aggregate_rows`): one warm-up run, then the median of `--repeats` runs, reported
-//! with its ratio to `average`, timed the same way. `mda-search` times MDA's exact subset search
-//! alone on a random distance matrix.
+//! (`Aggregator::aggregate_rows`), round-robin: a warm-up round, then `--repeats` rounds in which
+//! each rule runs once; per rule the median milliseconds and the median per-round ratio to
+//! `average`. `mda-search` times MDA's exact subset search alone on a random distance matrix.
+//! `step` and `flat` (in `bench_model`) time a model's training step and its flat views.
 
 use std::io::Write;
 use std::time::Instant;
@@ -30,6 +31,10 @@ pub enum BenchCommand {
     Aggregators(AggregatorsArgs),
     /// Time MDA's exact minimum-diameter subset search on a random distance matrix.
     MdaSearch(MdaSearchArgs),
+    /// Time one training step of a model (forward, backward, flat gradient, SGD).
+    Step(super::bench_model::StepArgs),
+    /// Time flattening a model's parameters and loading them back, against a memcpy.
+    Flat(super::bench_model::FlatArgs),
 }
 
 /// Output format of `bench aggregators`.
@@ -93,6 +98,8 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
     match &args.command {
         BenchCommand::Aggregators(a) => aggregators(a, out),
         BenchCommand::MdaSearch(a) => mda_search(a, out),
+        BenchCommand::Step(a) => super::bench_model::step(a, out),
+        BenchCommand::Flat(a) => super::bench_model::flat(a, out),
     }
 }
 

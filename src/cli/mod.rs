@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod bench_model;
 pub mod models;
 pub mod rules;
 
