@@ -30,6 +30,7 @@ pub mod aggregator;
 mod bound;
 mod error;
 pub(crate) mod kernels;
+pub mod protocol;
 pub mod registry;
 pub mod rows;
 pub mod rules;

@@ -1,0 +1,130 @@
+//! The cluster's shape and the bounds it must satisfy before anything starts.
+
+use crate::{Bound, Error, Result};
+
+/// Which variant of the protocol runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Asynchronous ByzSGD: quorums of `n - f`, scatter/gather with DMC.
+    #[default]
+    Async,
+    /// One trusted server averaging every worker's gradient; nothing Byzantine.
+    Vanilla,
+}
+
+/// Sizes, Byzantine counts and the gather period of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// Parameter-server replicas.
+    pub n_ps: usize,
+    /// Byzantine replicas tolerated.
+    pub f_ps: usize,
+    /// Workers.
+    pub n_w: usize,
+    /// Byzantine workers tolerated.
+    pub f_w: usize,
+    /// Gather every `gather_period` steps (`T`); 0 disables gathers (for experiments only).
+    pub gather_period: u64,
+    /// The variant.
+    pub mode: Mode,
+}
+
+impl ClusterConfig {
+    /// Checks the paper's bounds (`n_ps >= 3 f_ps + 2`, `n_w >= 3 f_w + 1`; any `n >= 1` with
+    /// `f = 0`) and, for vanilla mode, a single trusted server and no Byzantine worker.
+    pub fn validate(&self) -> Result<()> {
+        let check = |what: &str, n: usize, f: usize, bound: Bound| -> Result<()> {
+            if n == 0 {
+                return Err(Error::Config(format!(
+                    "{what}: at least one is needed, got 0"
+                )));
+            }
+            if f == 0 {
+                return Ok(());
+            }
+            bound.check(what, n, f)
+        };
+        check(
+            "servers (n_ps >= 3 f_ps + 2)",
+            self.n_ps,
+            self.f_ps,
+            Bound::new(3, 2),
+        )?;
+        check(
+            "workers (n_w >= 3 f_w + 1)",
+            self.n_w,
+            self.f_w,
+            Bound::new(3, 1),
+        )?;
+        if self.mode == Mode::Vanilla && (self.n_ps != 1 || self.f_ps != 0) {
+            return Err(Error::Config(format!(
+                "vanilla mode has one trusted server, got {} servers with {} Byzantine",
+                self.n_ps, self.f_ps
+            )));
+        }
+        Ok(())
+    }
+
+    /// Gradients a server waits for: `n_w - f_w` (async), `n_w` (vanilla).
+    pub fn q_w(&self) -> usize {
+        match self.mode {
+            Mode::Async => self.n_w - self.f_w,
+            Mode::Vanilla => self.n_w,
+        }
+    }
+
+    /// Models a worker or a gathering server waits for: `n_ps - f_ps`.
+    pub fn q_ps(&self) -> usize {
+        self.n_ps - self.f_ps
+    }
+
+    /// Whether `step` ends with a gather (`(step + 1) mod T == 0`).
+    pub fn gathers_at(&self, step: u64) -> bool {
+        self.mode == Mode::Async
+            && self.n_ps > 1
+            && self.gather_period > 0
+            && (step + 1).is_multiple_of(self.gather_period)
+    }
+
+    /// The reference code's default gather period, `max(1, floor(1 / (3 L η)))`.
+    pub fn default_gather_period(lipschitz: f64, lr: f64) -> u64 {
+        (1.0 / (3.0 * lipschitz * lr)).floor().max(1.0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(n_ps: usize, f_ps: usize, n_w: usize, f_w: usize) -> ClusterConfig {
+        ClusterConfig {
+            n_ps,
+            f_ps,
+            n_w,
+            f_w,
+            gather_period: 10,
+            mode: Mode::Async,
+        }
+    }
+
+    #[test]
+    fn bounds_name_the_numbers() {
+        assert!(cluster(5, 1, 7, 2).validate().is_ok());
+        let err = cluster(4, 1, 7, 2).validate().unwrap_err().to_string();
+        assert!(
+            err.contains("n_ps >= 3 f_ps + 2") && err.contains("got n = 4"),
+            "{err}"
+        );
+        let err = cluster(5, 1, 6, 2).validate().unwrap_err().to_string();
+        assert!(
+            err.contains("n_w >= 3 f_w + 1") && err.contains("at least 7"),
+            "{err}"
+        );
+        assert!(cluster(1, 0, 1, 0).validate().is_ok());
+        assert_eq!(
+            (cluster(5, 1, 7, 2).q_w(), cluster(5, 1, 7, 2).q_ps()),
+            (5, 4)
+        );
+        assert_eq!(ClusterConfig::default_gather_period(1.0, 0.05), 6);
+    }
+}

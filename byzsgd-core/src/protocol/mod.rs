@@ -1,0 +1,30 @@
+//! The ByzSGD protocol as sans-IO state machines: [`ServerCore`] and [`WorkerCore`] take an
+//! [`Event`] and return the [`Action`]s to carry out. No runtime, sockets or clocks inside: the
+//! in-process simulator and the TCP runtime drive the same machines, and tests assert on actions.
+//!
+//! Asynchronous ByzSGD (ALGORITHMS.md), correct server `j` at step `t`: send `(t, θ_j)` to every
+//! worker; collect the first `q_w = n_w - f_w` gradients tagged `t` from distinct workers;
+//! aggregate them with the rule (MDA by default) and update; every `T` steps gather: send `θ_j` to
+//! every server, collect `q_ps = n_ps - f_ps` models tagged `t` (its own included) and take their
+//! contraction (coordinate-wise median: Distributed Median Contraction). A correct worker at step
+//! `t` collects `q_ps` models tagged `t`, takes their coordinate-wise median, computes a gradient
+//! there and sends it to every server. Vanilla mode is one trusted server averaging all `n_w`
+//! gradients, the baseline overheads are measured against.
+//!
+//! Messages are tagged `(step, sender)`; the sender is who the transport says it is. One message
+//! per sender and step counts; late messages are dropped, future ones buffered within a bounded
+//! window.
+
+mod buffer;
+mod config;
+mod server;
+mod types;
+mod update;
+mod worker;
+
+pub use buffer::StepBuffer;
+pub use config::{ClusterConfig, Mode};
+pub use server::ServerCore;
+pub use types::{Action, Event, Message, Node, Record, Vector};
+pub use update::{PlainSgd, Update};
+pub use worker::WorkerCore;

@@ -1,0 +1,194 @@
+//! A correct parameter-server replica as a state machine.
+
+use std::sync::Arc;
+
+use super::buffer::StepBuffer;
+use super::config::ClusterConfig;
+use super::types::{Action, Event, Message, Node, Record, Vector};
+use super::update::Update;
+use crate::{Aggregator, MedianConfig, Result, Rows};
+
+/// Where a server is within its step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for `q_w` gradients of the step.
+    Collecting,
+    /// Updated; waiting for `q_ps` models of the gather.
+    Gathering,
+}
+
+/// Server replica `id`: collects gradients, aggregates, updates, gathers (ALGORITHMS.md).
+#[derive(Debug)]
+pub struct ServerCore {
+    id: usize,
+    cluster: ClusterConfig,
+    params: Vec<f32>,
+    rule: Box<dyn Aggregator>,
+    contraction: Box<dyn Aggregator>,
+    update: Box<dyn Update>,
+    step: u64,
+    phase: Phase,
+    grads: StepBuffer,
+    models: StepBuffer,
+}
+
+impl ServerCore {
+    /// Replica `id` of `cluster`, starting from `params` (the same for every correct replica),
+    /// aggregating with `rule` and updating with `update`. Checks the cluster's bounds and the
+    /// rule's own bound against the `q_w` gradients it will receive; the contraction is the
+    /// coordinate-wise median of `q_ps` models.
+    pub fn new(
+        id: usize,
+        cluster: ClusterConfig,
+        params: Vec<f32>,
+        rule: Box<dyn Aggregator>,
+        update: Box<dyn Update>,
+    ) -> Result<Self> {
+        cluster.validate()?;
+        rule.bound().check(&rule.name(), cluster.q_w(), rule.f())?;
+        let contraction = Box::new(MedianConfig::new(cluster.q_ps(), 0).init()?);
+        let dim = params.len();
+        // A replica may run up to a gather period ahead of another, plus the step in flight.
+        let window = cluster.gather_period.max(1) * 2 + 2;
+        Ok(Self {
+            id,
+            cluster,
+            params,
+            rule,
+            contraction,
+            update,
+            step: 0,
+            phase: Phase::Collecting,
+            grads: StepBuffer::new(dim, window),
+            models: StepBuffer::new(dim, window),
+        })
+    }
+
+    /// The current step.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The current parameters.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Handles one event; returns what to do.
+    pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => self.broadcast_model(&mut out),
+            Event::Received { from, msg } => {
+                let step = msg.step();
+                let refused = match (from, msg) {
+                    (Node::Worker(w), Message::Gradient { step, grad }) => {
+                        self.grads.insert(w, step, grad).err()
+                    }
+                    (Node::Server(s), Message::Model { step, params }) => {
+                        self.models.insert(s, step, params).err()
+                    }
+                    _ => {
+                        out.push(Action::Record(Record::Dropped {
+                            from,
+                            step,
+                            reason: "unexpected message",
+                        }));
+                        return Ok(out);
+                    }
+                };
+                if let Some(why) = refused {
+                    out.push(Action::Record(Record::Dropped {
+                        from,
+                        step,
+                        reason: why.reason(),
+                    }));
+                }
+                self.progress(&mut out)?;
+            }
+            Event::GradientComputed { .. } => {}
+        }
+        Ok(out)
+    }
+
+    fn progress(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        loop {
+            match self.phase {
+                Phase::Collecting if self.grads.count(self.step) >= self.cluster.q_w() => {
+                    let q = self.cluster.q_w();
+                    let (rows, from) = self.grads.take(self.step, q);
+                    let (aggregate, kept) =
+                        self.rule
+                            .aggregate_rows(Rows::new(&rows, q, self.params.len())?)?;
+                    self.update.apply(&mut self.params, &aggregate, self.step);
+                    let kept = kept.iter().map(|&i| from[i]).collect();
+                    out.push(Action::Record(Record::Aggregated {
+                        step: self.step,
+                        from,
+                        kept,
+                    }));
+                    if self.cluster.gathers_at(self.step) {
+                        self.phase = Phase::Gathering;
+                        let mine: Vector = Arc::new(self.params.clone());
+                        // Our own model counts; a refusal here would mean a non-finite update.
+                        if let Err(why) = self.models.insert(self.id, self.step, mine.clone()) {
+                            let from = Node::Server(self.id);
+                            out.push(Action::Record(Record::Dropped {
+                                from,
+                                step: self.step,
+                                reason: why.reason(),
+                            }));
+                        }
+                        for s in (0..self.cluster.n_ps).filter(|&s| s != self.id) {
+                            let msg = Message::Model {
+                                step: self.step,
+                                params: mine.clone(),
+                            };
+                            out.push(Action::Send {
+                                to: Node::Server(s),
+                                msg,
+                            });
+                        }
+                    } else {
+                        self.finish_step(out);
+                    }
+                }
+                Phase::Gathering if self.models.count(self.step) >= self.cluster.q_ps() => {
+                    let q = self.cluster.q_ps();
+                    let (rows, from) = self.models.take(self.step, q);
+                    let (median, _) =
+                        self.contraction
+                            .aggregate_rows(Rows::new(&rows, q, self.params.len())?)?;
+                    self.params = median;
+                    out.push(Action::Record(Record::Gathered {
+                        step: self.step,
+                        from,
+                    }));
+                    self.finish_step(out);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn finish_step(&mut self, out: &mut Vec<Action>) {
+        self.step += 1;
+        self.phase = Phase::Collecting;
+        self.grads.advance(self.step);
+        self.models.advance(self.step);
+        self.broadcast_model(out);
+    }
+
+    fn broadcast_model(&self, out: &mut Vec<Action>) {
+        let params: Vector = Arc::new(self.params.clone());
+        for w in 0..self.cluster.n_w {
+            out.push(Action::Send {
+                to: Node::Worker(w),
+                msg: Message::Model {
+                    step: self.step,
+                    params: params.clone(),
+                },
+            });
+        }
+    }
+}
