@@ -27,6 +27,7 @@
 //! ```
 
 pub mod aggregator;
+pub mod attacks;
 mod bound;
 mod error;
 pub(crate) mod kernels;

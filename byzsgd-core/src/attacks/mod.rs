@@ -1,0 +1,103 @@
+//! Byzantine behaviours, as trait implementations a user can add to (ALGORITHMS.md, Attacks).
+//!
+//! Worker attacks ([`WorkerAttack`]) craft the vector a Byzantine worker sends from what it can
+//! see ([`View`]): its own honest gradient, and, when omniscient (the simulator hands them over),
+//! the honest gradients of the step and the rule in use. Server attacks ([`ServerAttack`]) decide
+//! the model a Byzantine replica sends to each recipient, or nothing. Data-level attacks (label
+//! flipping) live where the data is; [`parse_worker_attack`] knows their names so configuration
+//! can be checked in one place.
+
+mod adaptive;
+mod server;
+mod stats;
+mod vector;
+
+pub use adaptive::{AdaptiveAlie, AdaptiveFoe};
+pub use server::{
+    Equivocate, RandomModel, ReverseModel, ServerAttack, Silent, Stale, parse_server_attack,
+};
+pub use stats::{alie_default_z, mean_std};
+pub use vector::{Alie, Foe, Gaussian, Mimic, NonFinite, Reverse, SignFlip};
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Aggregator, Error, Result, Rows};
+
+/// What a Byzantine worker sees when it crafts its vector for a step.
+#[derive(Debug)]
+pub struct View<'a> {
+    /// Its own honest gradient of the step (it can always compute one).
+    pub own: &'a [f32],
+    /// The honest gradients of the step (rows): every one when omniscient (simulator), or only
+    /// estimates from its own data otherwise.
+    pub honest: Rows<'a>,
+    /// The rule the servers use, for adaptive attacks.
+    pub rule: Option<&'a dyn Aggregator>,
+    /// Number of Byzantine workers sending the same vector.
+    pub byzantine: usize,
+    /// Seeded randomness.
+    pub rng: &'a mut ChaCha8Rng,
+}
+
+/// A Byzantine worker's behaviour.
+pub trait WorkerAttack: Send + std::fmt::Debug {
+    /// Name with parameters, e.g. `alie:1.5`.
+    fn name(&self) -> String;
+
+    /// The vector to send this step.
+    fn craft(&mut self, view: &mut View<'_>) -> Vec<f32>;
+}
+
+/// A worker attack by name: `alie[:z|:auto]`, `foe[:eps|:auto]`, `signflip`, `reverse[:scale]`,
+/// `gaussian[:sigma]`, `mimic`, `nan`, `inf`. (`labelflip` acts on data, not vectors: the data
+/// layer implements it; here it is refused with that explanation.)
+pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
+    let (name, arg) = spec
+        .split_once(':')
+        .map_or((spec, None), |(n, a)| (n, Some(a)));
+    let num = |default: f32| -> Result<f32> {
+        match arg {
+            None => Ok(default),
+            Some(a) => a
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    Error::Config(format!("attack {spec:?}: {a:?} is not a finite number"))
+                }),
+        }
+    };
+    let none = |what: Box<dyn WorkerAttack>| -> Result<Box<dyn WorkerAttack>> {
+        match arg {
+            None => Ok(what),
+            Some(a) => Err(Error::Config(format!(
+                "attack {name:?} takes no parameter, got {a:?}"
+            ))),
+        }
+    };
+    Ok(match (name, arg) {
+        ("alie", Some("auto")) => Box::new(AdaptiveAlie::default()),
+        ("foe", Some("auto")) => Box::new(AdaptiveFoe::default()),
+        ("alie", _) => Box::new(Alie {
+            z: arg.map(|_| num(0.0)).transpose()?,
+        }),
+        ("foe", _) => Box::new(Foe { eps: num(0.1)? }),
+        ("reverse", _) => Box::new(Reverse { scale: num(100.0)? }),
+        ("gaussian", _) => Box::new(Gaussian { sigma: num(200.0)? }),
+        ("signflip", _) => none(Box::new(SignFlip))?,
+        ("mimic", _) => none(Box::new(Mimic))?,
+        ("nan", _) => none(Box::new(NonFinite(f32::NAN)))?,
+        ("inf", _) => none(Box::new(NonFinite(f32::INFINITY)))?,
+        ("labelflip", _) => {
+            return Err(Error::Config(
+                "labelflip acts on the data (train on label 9 - y), not on vectors: use the data layer's label flip".into(),
+            ));
+        }
+        _ => {
+            return Err(Error::Config(format!(
+                "unknown worker attack {spec:?}; known: alie[:z|:auto], foe[:eps|:auto], signflip, reverse[:scale], \
+                 gaussian[:sigma], labelflip, mimic, nan, inf"
+            )));
+        }
+    })
+}

@@ -1,0 +1,184 @@
+//! Byzantine parameter-server replicas: what model each recipient gets, if any.
+
+use std::collections::VecDeque;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::vector::normal;
+use crate::protocol::Node;
+use crate::{Error, Result};
+
+/// A Byzantine replica's behaviour: given the model a correct replica would send, what it sends
+/// to `recipient` instead (`None`: nothing).
+pub trait ServerAttack: Send + std::fmt::Debug {
+    /// Name with parameters.
+    fn name(&self) -> String;
+
+    /// The model for `recipient` at `step`.
+    fn model_for(
+        &mut self,
+        recipient: Node,
+        honest: &[f32],
+        step: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>>;
+}
+
+fn rms(v: &[f32]) -> f32 {
+    ((v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()) as f32
+}
+
+/// To each recipient its own model `θ + δ_r`, `δ_r` random with per-coordinate scale
+/// `scale × rms(θ)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Equivocate {
+    /// Perturbation scale relative to the model's RMS (1.0 by default).
+    pub scale: f32,
+}
+
+impl ServerAttack for Equivocate {
+    fn name(&self) -> String {
+        format!("equivocate:{}", self.scale)
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        let s = self.scale * rms(honest).max(1e-3);
+        Some(honest.iter().map(|t| t + s * normal(rng)).collect())
+    }
+}
+
+/// A random model `N(0, rms(θ)²)` per coordinate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RandomModel;
+
+impl ServerAttack for RandomModel {
+    fn name(&self) -> String {
+        "random".into()
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        let s = rms(honest).max(1e-3);
+        Some((0..honest.len()).map(|_| s * normal(rng)).collect())
+    }
+}
+
+/// The reversed model `-θ`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReverseModel;
+
+impl ServerAttack for ReverseModel {
+    fn name(&self) -> String {
+        "reverse".into()
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        Some(honest.iter().map(|t| -t).collect())
+    }
+}
+
+/// Replays the model of `age` steps ago (the oldest it has, early on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale {
+    /// How many steps old.
+    pub age: usize,
+    history: VecDeque<(u64, Vec<f32>)>,
+}
+
+impl Stale {
+    /// Replays models `age` steps old.
+    pub fn new(age: usize) -> Self {
+        Self {
+            age,
+            history: VecDeque::new(),
+        }
+    }
+}
+
+impl ServerAttack for Stale {
+    fn name(&self) -> String {
+        format!("stale:{}", self.age)
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        if self.history.back().is_none_or(|(s, _)| *s != step) {
+            self.history.push_back((step, honest.to_vec()));
+            while self.history.len() > self.age + 1 {
+                self.history.pop_front();
+            }
+        }
+        self.history.front().map(|(_, m)| m.clone())
+    }
+}
+
+/// Sends nothing (a crash).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Silent;
+
+impl ServerAttack for Silent {
+    fn name(&self) -> String {
+        "silent".into()
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        _honest: &[f32],
+        _step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        None
+    }
+}
+
+/// A server attack by name: `equivocate[:scale]`, `random`, `reverse`, `stale[:age]`, `silent`.
+/// `gather_period` is the default age of `stale`.
+pub fn parse_server_attack(spec: &str, gather_period: u64) -> Result<Box<dyn ServerAttack>> {
+    let (name, arg) = spec
+        .split_once(':')
+        .map_or((spec, None), |(n, a)| (n, Some(a)));
+    let bad = |a: &str| Error::Config(format!("server attack {spec:?}: bad parameter {a:?}"));
+    Ok(match (name, arg) {
+        ("equivocate", None) => Box::new(Equivocate { scale: 1.0 }),
+        ("equivocate", Some(a)) => Box::new(Equivocate {
+            scale: a
+                .parse()
+                .ok()
+                .filter(|s: &f32| s.is_finite())
+                .ok_or_else(|| bad(a))?,
+        }),
+        ("random", None) => Box::new(RandomModel),
+        ("reverse", None) => Box::new(ReverseModel),
+        ("stale", None) => Box::new(Stale::new(gather_period.max(1) as usize)),
+        ("stale", Some(a)) => Box::new(Stale::new(a.parse().map_err(|_| bad(a))?)),
+        ("silent", None) => Box::new(Silent),
+        _ => {
+            return Err(Error::Config(format!(
+                "unknown server attack {spec:?}; known: equivocate[:scale], random, reverse, stale[:age], silent"
+            )));
+        }
+    })
+}
