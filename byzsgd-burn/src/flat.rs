@@ -21,12 +21,15 @@ pub fn param_count<M: Module>(module: &M) -> usize {
     count.0
 }
 
-/// Every float parameter of `module`, flattened and concatenated in declaration order.
+/// Every float parameter of `module`, flattened and concatenated in declaration order, without
+/// autodiff (a plain value: arithmetic on it records no graph, so a training loop's cost stays
+/// flat over the steps).
 pub fn flatten_params<M: Module>(module: &M) -> Tensor<1> {
     struct Collect(Vec<Tensor<1>>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().detach().flatten(0, D - 1));
+            self.0
+                .push(param.val().without_autodiff().flatten(0, D - 1));
         }
     }
     let mut collect = Collect(Vec::new());
@@ -82,10 +85,18 @@ pub fn load_params<M: Module>(module: M, flat: Tensor<1>) -> Result<M> {
             let slice = self.flat.clone().narrow(0, start, len);
             let require_grad = param.is_require_grad();
             param.map(|old| {
-                let device = old.device();
-                // A fresh leaf: slicing made `slice` a node of whatever graph `flat` was in.
-                let value = slice.to_device(&device).reshape(shape).detach();
-                if require_grad {
+                // A fresh leaf, on the parameter's device, with autodiff exactly where the
+                // parameter had it: slicing must not tie it to whatever graph `flat` was in.
+                let value = slice
+                    .without_autodiff()
+                    .to_device(&old.device())
+                    .reshape(shape);
+                let value = if old.is_autodiff() {
+                    value.autodiff()
+                } else {
+                    value
+                };
+                if require_grad && value.is_autodiff() {
                     value.require_grad()
                 } else {
                     value

@@ -21,6 +21,7 @@ fn parameters_round_trip_through_a_flat_vector() {
         assert_eq!(param_count(&a), a.num_params());
         let flat = flatten_params(&a);
         assert_eq!(flat.dims(), [a.num_params()]);
+        assert!(!flat.is_autodiff(), "flat parameters must be plain values");
         let b = load_params(b, flat.clone()).unwrap();
         assert_eq!(values(flatten_params(&b)), values(flat), "{}", info.name);
     }
@@ -74,6 +75,8 @@ fn gradients_flatten_in_parameter_order() {
         inner: Model::new("cnn", &device).unwrap(),
     };
     let theta = flatten_params(&model);
+    // Flat views carry no graph even from an autodiff model: arithmetic on them stays cheap.
+    assert!(!theta.is_autodiff());
     let (g, loss) = gradient(&model, theta.clone(), &()).unwrap();
     let (theta, g) = (values(theta), values(g));
     let want_loss: f64 = theta.iter().map(|&v| (v as f64) * (v as f64)).sum();

@@ -28,6 +28,10 @@ enum Command {
     Rules,
     /// List the models with their input shapes and exact parameter counts.
     Models,
+    /// Inspect a data set: counts, shape, class histogram.
+    ///
+    /// Example: byzsgd datasets inspect cifar10 --data-dir ~/cifar-10-batches-bin
+    Datasets(cli::datasets::DatasetsArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cli::bench::run(args, &mut stdout),
         Command::Rules => cli::rules::run(&mut stdout),
         Command::Models => cli::models::run(&mut stdout),
+        Command::Datasets(args) => cli::datasets::run(args, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,131 @@
+//! `byzsgd datasets inspect NAME [--data-dir DIR]`: train and test counts, image shape and class
+//! histogram of a data set, or the loader's error naming the file and where the data comes from.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use byzsgd_datasets::{
+    ImageSet, Split, load_cifar10, load_fashion_mnist, load_fashion_mnist_default, load_mnist,
+    synthetic,
+};
+
+/// Data set names `inspect` knows.
+pub const DATASETS: &[&str] = &["synthetic", "fashion-mnist", "mnist", "cifar10"];
+
+/// Arguments of `byzsgd datasets`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatasetsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DatasetsCommand,
+}
+
+/// `byzsgd datasets` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DatasetsCommand {
+    /// Counts, shape and class histogram of a data set.
+    Inspect(InspectArgs),
+}
+
+/// Arguments of `byzsgd datasets inspect`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InspectArgs {
+    /// synthetic, fashion-mnist, mnist or cifar10.
+    pub name: String,
+    /// Directory of the files (fashion-mnist defaults to /usr/share/datasets/fashion-mnist;
+    /// mnist and cifar10 need one).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Loads data set `name` from `dir` (or its default place).
+pub fn load(name: &str, dir: Option<&PathBuf>) -> Result<Split> {
+    Ok(match (name, dir) {
+        ("synthetic", _) => synthetic::generate(60_000, 10_000, 0),
+        ("fashion-mnist", Some(dir)) => load_fashion_mnist(dir)?,
+        ("fashion-mnist", None) => load_fashion_mnist_default()?,
+        ("mnist", Some(dir)) => load_mnist(dir)?,
+        ("cifar10", Some(dir)) => load_cifar10(dir)?,
+        ("mnist" | "cifar10", None) => {
+            bail!("{name} needs --data-dir DIR: there is no default location")
+        }
+        _ => bail!("unknown data set {name:?}; known: {}", DATASETS.join(", ")),
+    })
+}
+
+/// Runs `byzsgd datasets`.
+pub fn run(args: &DatasetsArgs, out: &mut impl Write) -> Result<()> {
+    let DatasetsCommand::Inspect(args) = &args.command;
+    let split = load(&args.name, args.data_dir.as_ref())?;
+    let [c, h, w] = split.train.shape();
+    writeln!(
+        out,
+        "{}: {c}x{h}x{w} images, {} classes",
+        args.name,
+        split.train.num_classes()
+    )?;
+    for (what, set) in [("train", &split.train), ("test", &split.test)] {
+        writeln!(
+            out,
+            "{what:<5} {:>7} images  per class {}",
+            set.len(),
+            histogram(set)
+        )?;
+    }
+    Ok(())
+}
+
+fn histogram(set: &ImageSet) -> String {
+    set.class_histogram()
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspects_real_files_and_names_missing_ones() {
+        let dir = std::env::temp_dir().join(format!("byzsgd-inspect-{}", std::process::id()));
+        byzsgd_datasets::write_cifar10_dir(&dir, &synthetic_cifar()).unwrap();
+        let mut out = Vec::new();
+        let args = DatasetsArgs {
+            command: DatasetsCommand::Inspect(InspectArgs {
+                name: "cifar10".into(),
+                data_dir: Some(dir.clone()),
+            }),
+        };
+        run(&args, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("cifar10: 3x32x32 images, 10 classes"),
+            "{text}"
+        );
+        std::fs::remove_file(dir.join("test_batch.bin")).unwrap();
+        let err = run(&args, &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("test_batch.bin"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            load("imagenet", None)
+                .unwrap_err()
+                .to_string()
+                .contains("known: synthetic")
+        );
+    }
+
+    /// A tiny CIFAR-shaped split: 20 train and 10 test images, two per class.
+    fn synthetic_cifar() -> Split {
+        let set = |n: usize| {
+            let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+            ImageSet::new(vec![7u8; n * 3072], labels, [3, 32, 32], 10).unwrap()
+        };
+        Split {
+            train: set(20),
+            test: set(10),
+        }
+    }
+}
