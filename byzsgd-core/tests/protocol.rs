@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use byzsgd_core::Exec;
 use byzsgd_core::protocol::{
-    Action, ClusterConfig, Event, Message, Mode, Node, PlainSgd, Record, ServerCore, WorkerCore,
+    Action, ClusterConfig, Event, FilterConfig, Message, Mode, Node, PlainSgd, Record, ServerCore,
+    WorkerCore,
 };
 use byzsgd_core::registry;
 
@@ -173,7 +174,7 @@ fn server_gathers_every_t_steps_with_the_median_of_q_ps_models() {
 #[test]
 fn worker_computes_at_the_median_of_q_ps_models_and_sends_everywhere() {
     let c = cluster(10);
-    let mut w = WorkerCore::new(3, c, 1).unwrap();
+    let mut w = WorkerCore::new(3, c, 1, FilterConfig::new(0.1)).unwrap();
     let model = |v: f32| Message::Model {
         step: 0,
         params: Arc::new(vec![v]),
@@ -223,7 +224,7 @@ fn bounds_are_checked_before_anything_starts() {
         ..cluster(1)
     };
     assert!(
-        WorkerCore::new(0, bad, 1)
+        WorkerCore::new(0, bad, 1, FilterConfig::new(0.1))
             .unwrap_err()
             .to_string()
             .contains("3 f_ps + 2")
@@ -243,7 +244,7 @@ fn a_whole_cluster_converges_on_a_quadratic_despite_byzantine_nodes() {
     let dim = 4;
     let mut servers: Vec<ServerCore> = (0..4).map(|i| server(i, c, vec![0.0; dim])).collect();
     let mut workers: Vec<WorkerCore> = (0..7)
-        .map(|i| WorkerCore::new(i, c, dim).unwrap())
+        .map(|i| WorkerCore::new(i, c, dim, FilterConfig::new(0.1)).unwrap())
         .collect();
     let mut queue: VecDeque<(Node, Node, Message)> = VecDeque::new();
     let push = |queue: &mut VecDeque<(Node, Node, Message)>,
@@ -258,7 +259,7 @@ fn a_whole_cluster_converges_on_a_quadratic_despite_byzantine_nodes() {
                         pending.push((w, step, params));
                     }
                 }
-                Action::Record(_) => {}
+                Action::Record(_) | Action::SetTimer(_) => {}
             }
         }
     };

@@ -8,6 +8,9 @@ pub enum Mode {
     /// Asynchronous ByzSGD: quorums of `n - f`, scatter/gather with DMC.
     #[default]
     Async,
+    /// Synchronous ByzSGD: a worker pulls from one server per scatter step and filters the reply
+    /// (Lipschitz and distance filters); servers wait for all `n_w` gradients up to a deadline.
+    Sync,
     /// One trusted server averaging every worker's gradient; nothing Byzantine.
     Vanilla,
 }
@@ -27,6 +30,31 @@ pub struct ClusterConfig {
     pub gather_period: u64,
     /// The variant.
     pub mode: Mode,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "async" => Ok(Mode::Async),
+            "sync" => Ok(Mode::Sync),
+            "vanilla" => Ok(Mode::Vanilla),
+            _ => Err(Error::Config(format!(
+                "unknown mode {s:?}; known: async, sync, vanilla"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Async => "async",
+            Mode::Sync => "sync",
+            Mode::Vanilla => "vanilla",
+        })
+    }
 }
 
 impl ClusterConfig {
@@ -65,11 +93,11 @@ impl ClusterConfig {
         Ok(())
     }
 
-    /// Gradients a server waits for: `n_w - f_w` (async), `n_w` (vanilla).
+    /// Gradients a server waits for: `n_w - f_w` (async), `n_w` (sync, up to a deadline; vanilla).
     pub fn q_w(&self) -> usize {
         match self.mode {
             Mode::Async => self.n_w - self.f_w,
-            Mode::Vanilla => self.n_w,
+            Mode::Sync | Mode::Vanilla => self.n_w,
         }
     }
 
@@ -80,10 +108,16 @@ impl ClusterConfig {
 
     /// Whether `step` ends with a gather (`(step + 1) mod T == 0`).
     pub fn gathers_at(&self, step: u64) -> bool {
-        self.mode == Mode::Async
+        self.mode != Mode::Vanilla
             && self.n_ps > 1
             && self.gather_period > 0
             && (step + 1).is_multiple_of(self.gather_period)
+    }
+
+    /// Whether a synchronous worker pulls from every server at `step` (the step after a gather,
+    /// and step 0) rather than from one.
+    pub fn pulls_all_at(&self, step: u64) -> bool {
+        step == 0 || self.gathers_at(step - 1)
     }
 
     /// The reference code's default gather period, `max(1, floor(1 / (3 L η)))`.

@@ -11,20 +11,31 @@
 //! there and sends it to every server. Vanilla mode is one trusted server averaging all `n_w`
 //! gradients, the baseline overheads are measured against.
 //!
+//! Synchronous ByzSGD: a worker pulls ([`Message::Pull`]) from one server per scatter step and
+//! checks the reply with the Lipschitz and distance [`Filters`]; a rejected reply (or a pull
+//! timeout) makes it ask the next server; after a gather it pulls from all. Servers wait for all
+//! `n_w` gradients up to a step deadline ([`Timer`]), then aggregate what arrived, or skip the
+//! update when fewer arrived than the rule needs. Deadlines are [`Action::SetTimer`]s: the
+//! runtime chooses their durations.
+//!
 //! Messages are tagged `(step, sender)`; the sender is who the transport says it is. One message
 //! per sender and step counts; late messages are dropped, future ones buffered within a bounded
 //! window.
 
 mod buffer;
+mod byzantine;
 mod config;
+mod filters;
 mod server;
 mod types;
 mod update;
 mod worker;
 
 pub use buffer::StepBuffer;
+pub use byzantine::ByzantineServer;
 pub use config::{ClusterConfig, Mode};
+pub use filters::{FilterConfig, Filters, Rejection};
 pub use server::ServerCore;
-pub use types::{Action, Event, Message, Node, Record, Vector};
+pub use types::{Action, Event, Message, Node, Record, Timer, Vector};
 pub use update::{PlainSgd, Update};
 pub use worker::WorkerCore;

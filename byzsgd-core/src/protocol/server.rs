@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::buffer::StepBuffer;
-use super::config::ClusterConfig;
-use super::types::{Action, Event, Message, Node, Record, Vector};
+use super::config::{ClusterConfig, Mode};
+use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
 use super::update::Update;
 use crate::{Aggregator, MedianConfig, Result, Rows};
 
@@ -30,6 +30,12 @@ pub struct ServerCore {
     phase: Phase,
     grads: StepBuffer,
     models: StepBuffer,
+    /// The model at the start of the current step (what pulls of this step get).
+    step_model: Vector,
+    /// Synchronous mode: pulls for future steps, answered when the step starts.
+    pending_pulls: std::collections::BTreeMap<u64, Vec<usize>>,
+    /// Synchronous mode: the current step's deadline passed.
+    deadline_passed: bool,
 }
 
 impl ServerCore {
@@ -53,6 +59,9 @@ impl ServerCore {
         Ok(Self {
             id,
             cluster,
+            step_model: Arc::new(params.clone()),
+            pending_pulls: Default::default(),
+            deadline_passed: false,
             params,
             rule,
             contraction,
@@ -78,7 +87,18 @@ impl ServerCore {
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
         let mut out = Vec::new();
         match event {
-            Event::Start => self.broadcast_model(&mut out),
+            Event::Start => self.start_step(&mut out),
+            Event::Timer(Timer::StepDeadline { step })
+                if step == self.step && self.phase == Phase::Collecting =>
+            {
+                self.deadline_passed = true;
+                self.progress(&mut out)?;
+            }
+            Event::Timer(_) => {}
+            Event::Received {
+                from: Node::Worker(w),
+                msg: Message::Pull { step },
+            } if self.cluster.mode == Mode::Sync => self.pull(w, step, &mut out),
             Event::Received { from, msg } => {
                 let step = msg.step();
                 let refused = match (from, msg) {
@@ -114,22 +134,39 @@ impl ServerCore {
     fn progress(&mut self, out: &mut Vec<Action>) -> Result<()> {
         loop {
             match self.phase {
-                Phase::Collecting if self.grads.count(self.step) >= self.cluster.q_w() => {
-                    let q = self.cluster.q_w();
+                Phase::Collecting
+                    if self.grads.count(self.step) >= self.cluster.q_w()
+                        || self.deadline_passed =>
+                {
+                    let q = self.grads.count(self.step).min(self.cluster.q_w());
+                    let needed = self.rule.bound().min_inputs(self.rule.f()).max(1);
                     let (rows, from) = self.grads.take(self.step, q);
-                    let (aggregate, kept) =
-                        self.rule
-                            .aggregate_rows(Rows::new(&rows, q, self.params.len())?)?;
-                    self.update.apply(&mut self.params, &aggregate, self.step);
-                    let kept = kept.iter().map(|&i| from[i]).collect();
-                    out.push(Action::Record(Record::Aggregated {
-                        step: self.step,
-                        from,
-                        kept,
-                    }));
+                    if q >= needed {
+                        let (aggregate, kept) =
+                            self.rule
+                                .aggregate_rows(Rows::new(&rows, q, self.params.len())?)?;
+                        self.update.apply(&mut self.params, &aggregate, self.step);
+                        let kept = kept.iter().map(|&i| from[i]).collect();
+                        out.push(Action::Record(Record::Aggregated {
+                            step: self.step,
+                            from,
+                            kept,
+                        }));
+                    } else {
+                        out.push(Action::Record(Record::Skipped {
+                            step: self.step,
+                            got: q,
+                            needed,
+                        }));
+                    }
                     if self.cluster.gathers_at(self.step) {
                         self.phase = Phase::Gathering;
                         let mine: Vector = Arc::new(self.params.clone());
+                        out.push(Action::Record(Record::Model {
+                            step: self.step,
+                            gathered: false,
+                            params: mine.clone(),
+                        }));
                         // Our own model counts; a refusal here would mean a non-finite update.
                         if let Err(why) = self.models.insert(self.id, self.step, mine.clone()) {
                             let from = Node::Server(self.id);
@@ -172,23 +209,64 @@ impl ServerCore {
     }
 
     fn finish_step(&mut self, out: &mut Vec<Action>) {
+        let params: Vector = Arc::new(self.params.clone());
+        out.push(Action::Record(Record::Model {
+            step: self.step,
+            gathered: self.phase == Phase::Gathering,
+            params: params.clone(),
+        }));
+        self.step_model = params;
         self.step += 1;
         self.phase = Phase::Collecting;
+        self.deadline_passed = false;
         self.grads.advance(self.step);
         self.models.advance(self.step);
-        self.broadcast_model(out);
+        self.start_step(out);
     }
 
-    fn broadcast_model(&self, out: &mut Vec<Action>) {
-        let params: Vector = Arc::new(self.params.clone());
+    /// Async and vanilla: the model goes to every worker. Sync: pulls that waited for this step
+    /// are answered, and the step's deadline is set.
+    fn start_step(&mut self, out: &mut Vec<Action>) {
+        if self.cluster.mode == Mode::Sync {
+            let waiting = self.pending_pulls.remove(&self.step).unwrap_or_default();
+            self.pending_pulls = self.pending_pulls.split_off(&self.step);
+            for w in waiting {
+                self.reply(w, out);
+            }
+            out.push(Action::SetTimer(Timer::StepDeadline { step: self.step }));
+            return;
+        }
         for w in 0..self.cluster.n_w {
-            out.push(Action::Send {
-                to: Node::Worker(w),
-                msg: Message::Model {
-                    step: self.step,
-                    params: params.clone(),
-                },
-            });
+            self.reply(w, out);
+        }
+    }
+
+    fn reply(&self, worker: usize, out: &mut Vec<Action>) {
+        out.push(Action::Send {
+            to: Node::Worker(worker),
+            msg: Message::Model {
+                step: self.step,
+                params: self.step_model.clone(),
+            },
+        });
+    }
+
+    /// A synchronous pull: answered now for this step or an older one (the worker catches up),
+    /// held for a future step within the window, dropped beyond it.
+    fn pull(&mut self, worker: usize, step: u64, out: &mut Vec<Action>) {
+        if step <= self.step {
+            self.reply(worker, out);
+        } else if step - self.step <= self.cluster.gather_period.max(1) * 2 + 2 {
+            let waiting = self.pending_pulls.entry(step).or_default();
+            if !waiting.contains(&worker) {
+                waiting.push(worker);
+            }
+        } else {
+            out.push(Action::Record(Record::Dropped {
+                from: Node::Worker(worker),
+                step,
+                reason: "too far ahead",
+            }));
         }
     }
 }

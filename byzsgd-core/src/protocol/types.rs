@@ -25,6 +25,11 @@ pub enum Message {
         /// The flat parameters.
         params: Vector,
     },
+    /// A worker asks a server for its model of `step` (synchronous mode: one server per pull).
+    Pull {
+        /// The step the worker is at.
+        step: u64,
+    },
     /// A worker's gradient for `step`.
     Gradient {
         /// The step the gradient was computed at.
@@ -38,17 +43,37 @@ impl Message {
     /// The step the message is tagged with.
     pub fn step(&self) -> u64 {
         match self {
-            Message::Model { step, .. } | Message::Gradient { step, .. } => *step,
+            Message::Model { step, .. }
+            | Message::Gradient { step, .. }
+            | Message::Pull { step } => *step,
         }
     }
 
-    /// The vector it carries.
-    pub fn vector(&self) -> &Vector {
+    /// The vector it carries, if any.
+    pub fn vector(&self) -> Option<&Vector> {
         match self {
-            Message::Model { params, .. } => params,
-            Message::Gradient { grad, .. } => grad,
+            Message::Model { params, .. } => Some(params),
+            Message::Gradient { grad, .. } => Some(grad),
+            Message::Pull { .. } => None,
         }
     }
+}
+
+/// A deadline a node asked its runtime for (synchronous mode); the runtime picks the duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// A server stops waiting for the gradients of `step` and aggregates what it has.
+    StepDeadline {
+        /// The step.
+        step: u64,
+    },
+    /// A worker stops waiting for the reply to its `attempt`-th pull of `step`.
+    PullTimeout {
+        /// The step.
+        step: u64,
+        /// Which pull of the step (0 = the first server asked).
+        attempt: usize,
+    },
 }
 
 /// Something that happened to a node.
@@ -72,6 +97,8 @@ pub enum Event {
         /// The minibatch loss.
         loss: f32,
     },
+    /// A deadline set with [`Action::SetTimer`] passed.
+    Timer(Timer),
 }
 
 /// What a node asks its runtime to do.
@@ -92,6 +119,8 @@ pub enum Action {
         /// Where to compute it.
         params: Vector,
     },
+    /// Deliver [`Event::Timer`] with this timer when its duration has passed.
+    SetTimer(Timer),
     /// A fact worth recording (metrics, logs).
     Record(Record),
 }
@@ -123,6 +152,44 @@ pub enum Record {
         step: u64,
         /// Why.
         reason: &'static str,
+    },
+    /// A server finished `step`: its model after the update (`gathered: false`, recorded before a
+    /// gather) or after the gather's contraction (`gathered: true`).
+    Model {
+        /// The step.
+        step: u64,
+        /// Whether the model is the contraction of a gather.
+        gathered: bool,
+        /// The model (shared with the messages that carry it).
+        params: Vector,
+    },
+    /// A synchronous server's step deadline passed with fewer gradients than its rule needs: the
+    /// update of `step` was skipped.
+    Skipped {
+        /// The step.
+        step: u64,
+        /// Gradients that arrived.
+        got: usize,
+        /// Gradients the rule needs.
+        needed: usize,
+    },
+    /// A synchronous worker rejected the model `server` replied for `step`.
+    Rejected {
+        /// The step.
+        step: u64,
+        /// The server whose reply was rejected.
+        server: usize,
+        /// The filter that rejected it: `"lipschitz"`, `"distance"` or `"timeout"`.
+        filter: &'static str,
+        /// The filter's statistic (`k_t`, the distance; 0 for a timeout).
+        value: f64,
+        /// The threshold it exceeded.
+        threshold: f64,
+    },
+    /// A synchronous worker found every server's reply of `step` rejected and took their median.
+    AllRejected {
+        /// The step.
+        step: u64,
     },
     /// A worker computed its gradient of `step` with this loss.
     Loss {

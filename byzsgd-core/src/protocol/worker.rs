@@ -1,14 +1,41 @@
 //! A correct worker as a state machine.
+//!
+//! Asynchronous (and vanilla): take the coordinate-wise median of the first `q_ps` models of the
+//! step, ask for a gradient there, send it to every server.
+//!
+//! Synchronous: pull from one server, `(i + t) mod n_ps` first; compute the gradient at its reply
+//! and check both with the [`Filters`]; on a rejection (or a pull timeout) ask the next server;
+//! when every server's reply was rejected, take the median of the replies. After a gather (and at
+//! step 0) pull from every server and take the median of `q_ps`, as in async mode.
 
 use std::sync::Arc;
 
 use super::buffer::StepBuffer;
-use super::config::ClusterConfig;
-use super::types::{Action, Event, Message, Node, Record};
+use super::config::{ClusterConfig, Mode};
+use super::filters::{FilterConfig, Filters};
+use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
 use crate::{Aggregator, MedianConfig, Result, Rows};
 
+/// Where a synchronous worker is within its step.
+#[derive(Debug, Clone)]
+enum Pulling {
+    /// Waiting for `q_ps` models (async, or a sync step after a gather).
+    Quorum,
+    /// Waiting for the reply of its `attempt`-th server.
+    One { attempt: usize },
+    /// Computing the gradient at the `attempt`-th server's reply.
+    Checking {
+        attempt: usize,
+        server: usize,
+        theta: Vector,
+    },
+    /// Computing the gradient at a model it will send without filtering (quorum median, or the
+    /// median of all rejected replies).
+    Final { theta: Vector },
+}
+
 /// Worker `id`: takes the median of `q_ps` models of its step, asks for a gradient there, and
-/// sends it to every server.
+/// sends it to every server (synchronous mode: pulls and filters, see the module docs).
 #[derive(Debug)]
 pub struct WorkerCore {
     id: usize,
@@ -16,23 +43,34 @@ pub struct WorkerCore {
     dim: usize,
     median: Box<dyn Aggregator>,
     step: u64,
-    computing: bool,
+    state: Option<Pulling>,
     models: StepBuffer,
+    filters: Filters,
+    /// Sync: the replies of this step so far, in the order asked.
+    replies: Vec<(usize, Vector)>,
 }
 
 impl WorkerCore {
-    /// Worker `id` of `cluster`, for models of `dim` parameters.
-    pub fn new(id: usize, cluster: ClusterConfig, dim: usize) -> Result<Self> {
+    /// Worker `id` of `cluster`, for models of `dim` parameters; `filters` are used in
+    /// synchronous mode only.
+    pub fn new(
+        id: usize,
+        cluster: ClusterConfig,
+        dim: usize,
+        filters: FilterConfig,
+    ) -> Result<Self> {
         cluster.validate()?;
         let window = cluster.gather_period.max(1) * 2 + 2;
         Ok(Self {
             id,
             cluster,
             dim,
-            median: Box::new(MedianConfig::new(cluster.q_ps(), 0).init()?),
+            median: Box::new(MedianConfig::new(cluster.n_ps, 0).init()?),
             step: 0,
-            computing: false,
+            state: Some(Pulling::Quorum),
             models: StepBuffer::new(dim, window),
+            filters: Filters::new(filters, cluster),
+            replies: Vec::new(),
         })
     }
 
@@ -50,19 +88,11 @@ impl WorkerCore {
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
         let mut out = Vec::new();
         match event {
-            Event::Start => {}
+            Event::Start => self.start_step(&mut out)?,
             Event::Received {
                 from: Node::Server(s),
                 msg: Message::Model { step, params },
-            } => {
-                if let Err(why) = self.models.insert(s, step, params) {
-                    out.push(Action::Record(Record::Dropped {
-                        from: Node::Server(s),
-                        step,
-                        reason: why.reason(),
-                    }));
-                }
-            }
+            } => self.model(s, step, params, &mut out)?,
             Event::Received { from, msg } => {
                 out.push(Action::Record(Record::Dropped {
                     from,
@@ -70,51 +100,237 @@ impl WorkerCore {
                     reason: "unexpected message",
                 }));
             }
-            Event::GradientComputed { step, grad, loss } if self.computing && step == self.step => {
-                out.push(Action::Record(Record::Loss { step, loss }));
-                for s in 0..self.cluster.n_ps {
-                    out.push(Action::Send {
-                        to: Node::Server(s),
-                        msg: Message::Gradient {
-                            step,
-                            grad: grad.clone(),
-                        },
-                    });
-                }
-                self.computing = false;
-                self.step += 1;
-                self.models.advance(self.step);
+            Event::GradientComputed { step, grad, loss } if step == self.step => {
+                self.computed(grad, loss, &mut out)?;
             }
             Event::GradientComputed { step, .. } => {
-                let from = Node::Worker(self.id);
                 out.push(Action::Record(Record::Dropped {
-                    from,
+                    from: Node::Worker(self.id),
                     step,
                     reason: "gradient for a step not asked",
                 }));
             }
+            Event::Timer(Timer::PullTimeout { step, attempt }) if step == self.step => {
+                if let Some(Pulling::One { attempt: a }) = self.state
+                    && a == attempt
+                {
+                    out.push(Action::Record(Record::Rejected {
+                        step,
+                        server: self.server_for(attempt),
+                        filter: "timeout",
+                        value: 0.0,
+                        threshold: 0.0,
+                    }));
+                    self.next_server(attempt + 1, &mut out)?;
+                }
+            }
+            Event::Timer(_) => {}
         }
-        self.progress(&mut out)?;
         Ok(out)
     }
 
-    fn progress(&mut self, out: &mut Vec<Action>) -> Result<()> {
+    fn sync(&self) -> bool {
+        self.cluster.mode == Mode::Sync
+    }
+
+    fn server_for(&self, attempt: usize) -> usize {
+        (self.id + self.step as usize + attempt) % self.cluster.n_ps
+    }
+
+    fn start_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        self.replies.clear();
+        if self.sync() && !self.cluster.pulls_all_at(self.step) {
+            self.next_server(0, out)
+        } else {
+            self.state = Some(Pulling::Quorum);
+            if self.sync() {
+                for s in 0..self.cluster.n_ps {
+                    let msg = Message::Pull { step: self.step };
+                    out.push(Action::Send {
+                        to: Node::Server(s),
+                        msg,
+                    });
+                }
+            }
+            self.try_quorum(out)
+        }
+    }
+
+    /// Sync: ask the `attempt`-th server, or take the median of every reply when all were asked.
+    fn next_server(&mut self, attempt: usize, out: &mut Vec<Action>) -> Result<()> {
+        if attempt >= self.cluster.n_ps {
+            out.push(Action::Record(Record::AllRejected { step: self.step }));
+            let n = self.replies.len();
+            if n == 0 {
+                // Nobody answered: pull from everyone and wait for a quorum.
+                self.state = Some(Pulling::Quorum);
+                for s in 0..self.cluster.n_ps {
+                    let msg = Message::Pull { step: self.step };
+                    out.push(Action::Send {
+                        to: Node::Server(s),
+                        msg,
+                    });
+                }
+                return self.try_quorum(out);
+            }
+            let rows: Vec<f32> = self
+                .replies
+                .iter()
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect();
+            let (theta, _) = self.median.aggregate_rows(Rows::new(&rows, n, self.dim)?)?;
+            self.compute(
+                Pulling::Final {
+                    theta: Arc::new(theta),
+                },
+                out,
+            );
+            return Ok(());
+        }
+        self.state = Some(Pulling::One { attempt });
+        let step = self.step;
+        out.push(Action::Send {
+            to: Node::Server(self.server_for(attempt)),
+            msg: Message::Pull { step },
+        });
+        out.push(Action::SetTimer(Timer::PullTimeout { step, attempt }));
+        Ok(())
+    }
+
+    fn compute(&mut self, state: Pulling, out: &mut Vec<Action>) {
+        let params = match &state {
+            Pulling::Checking { theta, .. } | Pulling::Final { theta } => theta.clone(),
+            _ => unreachable!("compute is asked for a model"),
+        };
+        self.state = Some(state);
+        out.push(Action::ComputeGradient {
+            step: self.step,
+            params,
+        });
+    }
+
+    fn model(&mut self, s: usize, step: u64, params: Vector, out: &mut Vec<Action>) -> Result<()> {
+        let asked = match self.state {
+            Some(Pulling::One { attempt }) => Some((attempt, self.server_for(attempt))),
+            _ => None,
+        };
+        // Sync: a reply for a later step means the servers moved on without us (a pull for an
+        // old step is answered with the current model); catch up while waiting for models.
+        if self.sync() && step > self.step {
+            match self.state {
+                Some(Pulling::One { .. }) | Some(Pulling::Quorum) => {
+                    self.step = step;
+                    self.models.advance(step);
+                    self.replies.clear();
+                    if matches!(self.state, Some(Pulling::Quorum)) {
+                        for other in (0..self.cluster.n_ps).filter(|&o| o != s) {
+                            out.push(Action::Send {
+                                to: Node::Server(other),
+                                msg: Message::Pull { step },
+                            });
+                        }
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+        if let Err(why) = self.models.insert(s, step, params.clone()) {
+            out.push(Action::Record(Record::Dropped {
+                from: Node::Server(s),
+                step,
+                reason: why.reason(),
+            }));
+            return Ok(());
+        }
+        match (self.state.clone(), asked) {
+            (Some(Pulling::Quorum), _) => self.try_quorum(out),
+            (Some(Pulling::One { .. }), Some((attempt, server)))
+                if step == self.step && s == server =>
+            {
+                let n = self.models.count(step);
+                self.models.take(step, n);
+                let state = Pulling::Checking {
+                    attempt,
+                    server,
+                    theta: params,
+                };
+                self.compute(state, out);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn try_quorum(&mut self, out: &mut Vec<Action>) -> Result<()> {
         let q = self.cluster.q_ps();
-        if !self.computing && self.models.count(self.step) >= q {
-            let (rows, _) = self.models.take(self.step, q);
-            let params = if q == 1 {
-                rows
-            } else {
-                self.median
-                    .aggregate_rows(Rows::new(&rows, q, self.dim)?)?
-                    .0
-            };
-            self.computing = true;
-            out.push(Action::ComputeGradient {
-                step: self.step,
-                params: Arc::new(params),
+        if self.models.count(self.step) < q {
+            return Ok(());
+        }
+        let (rows, _) = self.models.take(self.step, q);
+        let theta = if q == 1 {
+            rows
+        } else {
+            self.median
+                .aggregate_rows(Rows::new(&rows, q, self.dim)?)?
+                .0
+        };
+        self.compute(
+            Pulling::Final {
+                theta: Arc::new(theta),
+            },
+            out,
+        );
+        Ok(())
+    }
+
+    fn computed(&mut self, grad: Vector, loss: f32, out: &mut Vec<Action>) -> Result<()> {
+        let step = self.step;
+        match self.state.take() {
+            Some(Pulling::Checking {
+                attempt,
+                server,
+                theta,
+            }) => {
+                if let Err(r) = self.filters.check(step, &theta, &grad) {
+                    out.push(Action::Record(Record::Rejected {
+                        step,
+                        server,
+                        filter: r.filter,
+                        value: r.value,
+                        threshold: r.threshold,
+                    }));
+                    self.replies.push((server, theta));
+                    return self.next_server(attempt + 1, out);
+                }
+                self.filters.accept(&theta, &grad);
+            }
+            Some(Pulling::Final { theta }) => {
+                if self.sync() {
+                    self.filters.accept(&theta, &grad);
+                }
+            }
+            other => {
+                self.state = other;
+                out.push(Action::Record(Record::Dropped {
+                    from: Node::Worker(self.id),
+                    step,
+                    reason: "gradient for a step not asked",
+                }));
+                return Ok(());
+            }
+        }
+        out.push(Action::Record(Record::Loss { step, loss }));
+        for s in 0..self.cluster.n_ps {
+            out.push(Action::Send {
+                to: Node::Server(s),
+                msg: Message::Gradient {
+                    step,
+                    grad: grad.clone(),
+                },
             });
         }
-        Ok(())
+        self.step += 1;
+        self.models.advance(self.step);
+        self.start_step(out)
     }
 }

@@ -1,0 +1,151 @@
+//! The synchronous variant's filters (ALGORITHMS.md, Synchronous variant): a worker checks the
+//! model one server replied with, and the gradient it computed there, before it uses them.
+//!
+//! - Lipschitz filter: `k_t = ‖g_t − g_{t−1}‖ / ‖θ_t − θ_{t−1}‖`, accepted when `k_t` is at most
+//!   the `100 (n_ps − f_ps) / n_ps` percentile (nearest rank) of the last `history` accepted
+//!   values; unconditionally while fewer than `warmup` are known or when `θ_t = θ_{t−1}`.
+//! - Distance filter (only when `f_w > 0`): accepted when
+//!   `‖θ_local − θ_t‖ ≤ η ‖g_t‖ ((3T + 2)(n_w − f_w) / (4 f_w) + 2 (max(t − 1, 0) mod T))`,
+//!   `θ_local = θ_{t−1} − η g_{t−1}`. Here `‖g_t‖` is the norm of the worker's last accepted
+//!   gradient, not of the gradient at the candidate: a Byzantine model far from the optimum has a
+//!   large gradient there and would widen its own threshold (measured on a quadratic, a reversed
+//!   model `−θ` passed that way and pushed the honest servers past the optimum).
+//!
+//! The reference code computes both and never rejects; these reject.
+
+use std::collections::VecDeque;
+
+use super::config::ClusterConfig;
+
+/// The filters' settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterConfig {
+    /// The base learning rate `η` of the distance filter.
+    pub lr: f64,
+    /// Accepted `k` values known before the Lipschitz filter rejects (10).
+    pub warmup: usize,
+    /// Accepted `k` values kept (100).
+    pub history: usize,
+}
+
+impl FilterConfig {
+    /// Filters for learning rate `lr`, with the defaults of ALGORITHMS.md.
+    pub fn new(lr: f64) -> Self {
+        Self {
+            lr,
+            warmup: 10,
+            history: 100,
+        }
+    }
+}
+
+/// Why a reply was rejected.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rejection {
+    /// `"lipschitz"` or `"distance"`.
+    pub filter: &'static str,
+    /// The statistic.
+    pub value: f64,
+    /// The threshold it exceeded.
+    pub threshold: f64,
+}
+
+/// One worker's filter state: its last accepted model and gradient, and the accepted `k` values.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    config: FilterConfig,
+    cluster: ClusterConfig,
+    last: Option<(Vec<f32>, Vec<f32>)>,
+    ks: VecDeque<f64>,
+}
+
+fn dist(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+fn norm(a: &[f32]) -> f64 {
+    a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+impl Filters {
+    /// Fresh filters: the first reply is accepted.
+    pub fn new(config: FilterConfig, cluster: ClusterConfig) -> Self {
+        Self {
+            config,
+            cluster,
+            last: None,
+            ks: VecDeque::new(),
+        }
+    }
+
+    /// Checks the candidate model `theta` of `step` and the gradient `grad` computed there.
+    pub fn check(&self, step: u64, theta: &[f32], grad: &[f32]) -> Result<(), Rejection> {
+        let Some((last_theta, last_grad)) = &self.last else {
+            return Ok(());
+        };
+        let moved = dist(theta, last_theta);
+        if moved > 0.0 && self.ks.len() >= self.config.warmup {
+            let k = dist(grad, last_grad) / moved;
+            let threshold = self.percentile();
+            if k.is_nan() || k > threshold {
+                return Err(Rejection {
+                    filter: "lipschitz",
+                    value: k,
+                    threshold,
+                });
+            }
+        }
+        let c = &self.cluster;
+        if c.f_w > 0 {
+            let eta = self.config.lr;
+            let local: Vec<f32> = last_theta
+                .iter()
+                .zip(last_grad)
+                .map(|(t, g)| (*t as f64 - eta * *g as f64) as f32)
+                .collect();
+            let big_t = c.gather_period.max(1);
+            let scatter = (3 * big_t + 2) as f64 * (c.n_w - c.f_w) as f64 / (4 * c.f_w) as f64;
+            let since = 2.0 * (step.saturating_sub(1) % big_t) as f64;
+            let threshold = eta * norm(last_grad) * (scatter + since);
+            let value = dist(&local, theta);
+            if value.is_nan() || value > threshold {
+                return Err(Rejection {
+                    filter: "distance",
+                    value,
+                    threshold,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an accepted model and its gradient (and their `k`, when defined).
+    pub fn accept(&mut self, theta: &[f32], grad: &[f32]) {
+        if let Some((last_theta, last_grad)) = &self.last {
+            let moved = dist(theta, last_theta);
+            if moved > 0.0 {
+                let k = dist(grad, last_grad) / moved;
+                if k.is_finite() {
+                    if self.ks.len() == self.config.history {
+                        self.ks.pop_front();
+                    }
+                    self.ks.push_back(k);
+                }
+            }
+        }
+        self.last = Some((theta.to_vec(), grad.to_vec()));
+    }
+
+    /// The `100 (n_ps − f_ps) / n_ps` percentile of the accepted `k`, nearest rank.
+    fn percentile(&self) -> f64 {
+        let mut ks: Vec<f64> = self.ks.iter().copied().collect();
+        ks.sort_by(f64::total_cmp);
+        let (n, f) = (self.cluster.n_ps, self.cluster.f_ps);
+        let rank = ((n - f) * ks.len()).div_ceil(n).max(1);
+        ks[rank - 1]
+    }
+}
