@@ -14,6 +14,7 @@ mod flat;
 mod grad;
 mod optim;
 mod schedule;
+pub mod sim;
 
 pub use classifier::{LabelledImages, accuracy};
 pub use device::{DEVICES, parse_device};

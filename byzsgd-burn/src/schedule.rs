@@ -88,7 +88,8 @@ impl LrSchedule {
             Ok(())
         } else {
             Err(BurnError::Config(format!(
-                "invalid learning-rate schedule {self:?}"
+                "invalid learning rate {self:?}: rates must be finite and > 0, a step decay's \
+                 gamma in (0, 1] and its period > 0, an inverse-time decay > 0"
             )))
         }
     }

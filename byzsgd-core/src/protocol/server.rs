@@ -73,6 +73,21 @@ impl ServerCore {
         })
     }
 
+    /// Replaces the gathers' contraction (the coordinate-wise median by default) with
+    /// `contraction`, checked against the `q_ps` models it will receive.
+    pub fn with_contraction(mut self, contraction: Box<dyn Aggregator>) -> Result<Self> {
+        contraction
+            .bound()
+            .check(&contraction.name(), self.cluster.q_ps(), contraction.f())?;
+        self.contraction = contraction;
+        Ok(self)
+    }
+
+    /// This replica's id.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
     /// The current step.
     pub fn step(&self) -> u64 {
         self.step

@@ -1,0 +1,694 @@
+//! The discrete-event simulator: every node of a cluster in one process, driven through the
+//! same sans-IO state machines as the TCP runtime, on a simulated clock.
+//!
+//! Events (message deliveries, finished gradients, timers) are ordered by simulated time, ties by
+//! the order they were scheduled, and every random draw comes from a seeded generator: a seed
+//! fixes the run, whatever the machine or the number of gradient threads (gradients are computed
+//! in parallel on a thread pool as soon as they are asked for, and collected in event order).
+//!
+//! Byzantine nodes: the last `f_ps` servers run a correct replica whose outgoing models pass
+//! through the server attack ([`ByzantineServer`]); the first `f_w` workers run a correct worker
+//! (so they hold models and compute their own gradient, on flipped labels under `labelflip`)
+//! whose outgoing gradients are replaced by the worker attack's vector. They collude as one
+//! omniscient and fast adversary: at step `t` they wait until every live honest worker has sent
+//! its step-`t` vector (or one has moved past `t`), craft from those vectors, and their messages
+//! arrive with the smallest latency. With `attack_own_data`, they craft from their own gradients
+//! instead, as they must over a real network.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use byzsgd_core::attacks::{View, WorkerAttack, parse_server_attack, parse_worker_attack};
+use byzsgd_core::protocol::{
+    Action, ByzantineServer, ClusterConfig, Event, FilterConfig, Message, Node, Record, ServerCore,
+    Timer, Update, Vector, WorkerCore,
+};
+use byzsgd_core::{Aggregator, Exec, Rows, registry};
+
+use super::config::{Resolved, SimConfig};
+use super::metrics::{StepAcc, StepRow, diameter, model_hash};
+use super::oracle::{Oracle, Pool, Reply};
+use crate::{BurnError, Result};
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// One row per step.
+    pub rows: Vec<StepRow>,
+    /// The first honest server's final parameters.
+    pub final_params: Vec<f32>,
+    /// [`model_hash`] of `final_params`.
+    pub model_hash: u64,
+    /// Test accuracy of `final_params`, if there is a test set.
+    pub final_test_accuracy: Option<f64>,
+    /// Wall-clock seconds.
+    pub wall_seconds: f64,
+    /// Simulated time, in gradient computations.
+    pub simulated_time: f64,
+    /// The resolved cluster.
+    pub cluster: ClusterConfig,
+    /// Replies rejected and messages refused, over the run.
+    pub rejected: usize,
+    /// Synchronous server updates skipped for want of gradients.
+    pub skipped: usize,
+}
+
+enum Server {
+    Honest(ServerCore),
+    Byzantine(Box<ByzantineServer>),
+}
+
+impl Server {
+    fn handle(&mut self, e: Event) -> byzsgd_core::Result<Vec<Action>> {
+        match self {
+            Server::Honest(s) => s.handle(e),
+            Server::Byzantine(s) => s.handle(e),
+        }
+    }
+    fn step(&self) -> u64 {
+        match self {
+            Server::Honest(s) => s.step(),
+            Server::Byzantine(s) => s.core().step(),
+        }
+    }
+}
+
+enum Item {
+    Deliver { from: Node, to: Node, msg: Message },
+    Timer { node: Node, timer: Timer },
+    Gradient { worker: usize, job: u64 },
+}
+
+struct Scheduled {
+    time: f64,
+    seq: u64,
+    item: Item,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    // BinaryHeap is a max-heap: the earliest event is the greatest.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.time.total_cmp(&self.time).then(o.seq.cmp(&self.seq))
+    }
+}
+
+/// A simulated cluster, ready to run.
+pub struct Simulation {
+    config: SimConfig,
+    resolved: Resolved,
+    oracle: Box<dyn Oracle>,
+    update: Box<dyn Fn() -> Box<dyn Update>>,
+}
+
+impl std::fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulation {
+    /// Checks `config` (bounds, rule, attacks, network) and prepares a run on `oracle`'s model
+    /// and data; every server updates with a fresh `update()`.
+    pub fn new(
+        config: SimConfig,
+        oracle: Box<dyn Oracle>,
+        update: Box<dyn Fn() -> Box<dyn Update>>,
+    ) -> Result<Self> {
+        let resolved = config.resolve()?;
+        Ok(Self {
+            config,
+            resolved,
+            oracle,
+            update,
+        })
+    }
+
+    /// The checked configuration.
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
+    }
+
+    /// Runs to the last step, calling `progress` with each completed row.
+    pub fn run(self, progress: &mut dyn FnMut(&StepRow)) -> Result<Report> {
+        Engine::new(self)?.run(progress)
+    }
+}
+
+struct Engine {
+    cfg: SimConfig,
+    cluster: ClusterConfig,
+    labelflip: bool,
+    oracle: Box<dyn Oracle>,
+    servers: Vec<Server>,
+    workers: Vec<WorkerCore>,
+    attacks: Vec<Option<Box<dyn WorkerAttack>>>,
+    attack_rule: Box<dyn Aggregator>,
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    now: f64,
+    net_rng: ChaCha8Rng,
+    attack_rng: ChaCha8Rng,
+    crash_at: HashMap<Node, u64>,
+    crashed: HashMap<Node, bool>,
+    pool: Pool,
+    jobs: HashMap<u64, Reply>,
+    velocity: Vec<Option<Vec<f32>>>,
+    outgoing: HashMap<(usize, u64), Vector>,
+    honest_sent: BTreeMap<u64, Vec<Vector>>,
+    byz_own: BTreeMap<u64, Vec<Vector>>,
+    byz_hold: BTreeMap<u64, Vec<(usize, Vector, Vec<Node>)>>,
+    acc: BTreeMap<u64, StepAcc>,
+    rows: Vec<StepRow>,
+    started: Instant,
+    rejected: usize,
+    skipped: usize,
+    last_params: Option<Vector>,
+}
+
+fn mix(seed: u64, salt: u64) -> u64 {
+    seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl Engine {
+    fn new(sim: Simulation) -> Result<Self> {
+        let Simulation {
+            config: cfg,
+            resolved,
+            oracle,
+            update,
+        } = sim;
+        let c = resolved.cluster;
+        let dim = oracle.dim();
+        let init = oracle.initial_params();
+        if init.len() != dim {
+            return Err(BurnError::Dimension {
+                expected: dim,
+                got: init.len(),
+            });
+        }
+        let gar = if c.mode == byzsgd_core::protocol::Mode::Vanilla {
+            "average"
+        } else {
+            cfg.gar.as_str()
+        };
+        let build_rule = || -> Result<Box<dyn Aggregator>> {
+            Ok(registry::build_with_pre(
+                gar,
+                cfg.pre.as_deref(),
+                c.q_w(),
+                c.f_w,
+                Exec::Auto,
+            )?)
+        };
+        let mut servers = Vec::with_capacity(c.n_ps);
+        for i in 0..c.n_ps {
+            let contraction = registry::build(&cfg.contraction, c.q_ps(), c.f_ps, Exec::Auto)?;
+            let core = ServerCore::new(i, c, init.clone(), build_rule()?, update())?
+                .with_contraction(contraction)?;
+            servers.push(if i >= c.n_ps - c.f_ps {
+                let attack = parse_server_attack(&cfg.server_attack, c.gather_period)?;
+                let seed = mix(cfg.seed, 100 + i as u64);
+                Server::Byzantine(Box::new(ByzantineServer::new(core, attack, seed)))
+            } else {
+                Server::Honest(core)
+            });
+        }
+        let filters = FilterConfig::new(resolved.lr.at(0));
+        let workers = (0..c.n_w)
+            .map(|i| WorkerCore::new(i, c, dim, filters))
+            .collect::<byzsgd_core::Result<Vec<_>>>()?;
+        let attacks = (0..c.n_w)
+            .map(|i| {
+                if i < c.f_w && !resolved.labelflip {
+                    parse_worker_attack(&cfg.attack).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect::<byzsgd_core::Result<Vec<_>>>()?;
+        let mut crash_at = HashMap::new();
+        for node in (0..c.n_ps)
+            .map(Node::Server)
+            .chain((0..c.n_w).map(Node::Worker))
+        {
+            if let Some(s) = cfg.network.crash_step(node) {
+                crash_at.insert(node, s);
+            }
+        }
+        let threads = match cfg.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .min(c.n_w);
+        let pool = Pool::new(oracle.as_ref(), threads);
+        Ok(Self {
+            cluster: c,
+            labelflip: resolved.labelflip,
+            attack_rule: build_rule()?,
+            servers,
+            workers,
+            attacks,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: 0.0,
+            net_rng: ChaCha8Rng::seed_from_u64(mix(cfg.seed, 1)),
+            attack_rng: ChaCha8Rng::seed_from_u64(mix(cfg.seed, 2)),
+            crash_at,
+            crashed: HashMap::new(),
+            pool,
+            jobs: HashMap::new(),
+            velocity: vec![None; c.n_w],
+            outgoing: HashMap::new(),
+            honest_sent: BTreeMap::new(),
+            byz_own: BTreeMap::new(),
+            byz_hold: BTreeMap::new(),
+            acc: BTreeMap::new(),
+            rows: Vec::new(),
+            started: Instant::now(),
+            rejected: 0,
+            skipped: 0,
+            last_params: None,
+            oracle,
+            cfg,
+        })
+    }
+
+    fn schedule(&mut self, time: f64, item: Item) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            time,
+            seq: self.seq,
+            item,
+        });
+    }
+
+    fn is_byz_worker(&self, w: usize) -> bool {
+        w < self.cluster.f_w
+    }
+
+    fn is_honest_server(&self, s: usize) -> bool {
+        s < self.cluster.n_ps - self.cluster.f_ps
+    }
+
+    fn down(&self, n: Node) -> bool {
+        self.crashed.get(&n).copied().unwrap_or(false)
+    }
+
+    fn node_step(&self, n: Node) -> u64 {
+        match n {
+            Node::Server(i) => self.servers[i].step(),
+            Node::Worker(i) => self.workers[i].step(),
+        }
+    }
+
+    fn check_crash(&mut self, n: Node) {
+        if let Some(&at) = self.crash_at.get(&n)
+            && self.node_step(n) >= at
+        {
+            self.crashed.insert(n, true);
+        }
+    }
+
+    fn run(mut self, progress: &mut dyn FnMut(&StepRow)) -> Result<Report> {
+        let nodes: Vec<Node> = (0..self.cluster.n_ps)
+            .map(Node::Server)
+            .chain((0..self.cluster.n_w).map(Node::Worker))
+            .collect();
+        for &n in &nodes {
+            self.check_crash(n);
+            if !self.down(n) {
+                self.deliver(n, Event::Start)?;
+            }
+        }
+        while (self.rows.len() as u64) < self.cfg.steps {
+            let Some(ev) = self.queue.pop() else {
+                let steps: Vec<u64> = (0..self.cluster.n_ps)
+                    .filter(|&s| self.is_honest_server(s))
+                    .map(|s| self.servers[s].step())
+                    .collect();
+                return Err(BurnError::Stalled(format!(
+                    "nothing left to happen at simulated time {:.1}: honest servers at steps \
+                     {steps:?}, {} rows of {} complete (too many crashes, partitions that never \
+                     heal, or a quorum that cannot form)",
+                    self.now,
+                    self.rows.len(),
+                    self.cfg.steps
+                )));
+            };
+            self.now = ev.time;
+            match ev.item {
+                Item::Deliver { from, to, msg } => {
+                    if !self.down(to) {
+                        self.deliver(to, Event::Received { from, msg })?;
+                    }
+                }
+                Item::Timer { node, timer } => {
+                    if !self.down(node) {
+                        self.deliver(node, Event::Timer(timer))?;
+                    }
+                }
+                Item::Gradient { worker, job } => {
+                    let reply = self.jobs.remove(&job).expect("a job per gradient event");
+                    let (grad, loss) = Pool::wait(reply)?;
+                    let node = Node::Worker(worker);
+                    if !self.down(node) {
+                        let step = job_step(job);
+                        let grad = Arc::new(grad);
+                        self.deliver(node, Event::GradientComputed { step, grad, loss })?;
+                    }
+                }
+            }
+            self.complete_rows(progress)?;
+        }
+        let last = self.rows.last().map(|r| r.step).unwrap_or(0);
+        let final_params = self
+            .last_params
+            .take()
+            .map(|p| p.to_vec())
+            .ok_or_else(|| BurnError::Stalled(format!("no honest model at step {last}")))?;
+        let final_test_accuracy = match self.rows.last().and_then(|r| r.test_accuracy) {
+            Some(a) => Some(a),
+            None => self.oracle.evaluate(&final_params)?,
+        };
+        Ok(Report {
+            model_hash: model_hash(&final_params),
+            final_params,
+            final_test_accuracy,
+            wall_seconds: self.started.elapsed().as_secs_f64(),
+            simulated_time: self.now,
+            cluster: self.cluster,
+            rejected: self.rejected,
+            skipped: self.skipped,
+            rows: self.rows,
+        })
+    }
+
+    fn deliver(&mut self, node: Node, event: Event) -> Result<()> {
+        let actions = match node {
+            Node::Server(i) => self.servers[i].handle(event)?,
+            Node::Worker(i) => self.workers[i].handle(event)?,
+        };
+        self.route(node, actions)?;
+        self.check_crash(node);
+        Ok(())
+    }
+
+    fn route(&mut self, from: Node, actions: Vec<Action>) -> Result<()> {
+        for action in actions {
+            match action {
+                Action::Send { to, msg } => self.send(from, to, msg)?,
+                Action::SetTimer(timer) => {
+                    let after = match timer {
+                        Timer::StepDeadline { .. } => self.cfg.network.step_deadline,
+                        Timer::PullTimeout { .. } => self.cfg.network.pull_timeout,
+                    };
+                    self.schedule(self.now + after, Item::Timer { node: from, timer });
+                }
+                Action::ComputeGradient { step, params } => {
+                    let Node::Worker(w) = from else { continue };
+                    let flip = self.labelflip && self.is_byz_worker(w);
+                    let job = job_id(step, self.seq);
+                    self.jobs
+                        .insert(job, self.pool.submit(w, step, params, flip));
+                    let done = self.now + self.cfg.network.compute_time(&mut self.net_rng);
+                    self.schedule(done, Item::Gradient { worker: w, job });
+                }
+                Action::Record(r) => self.record(from, r),
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, from: Node, to: Node, msg: Message) -> Result<()> {
+        let Node::Worker(w) = from else {
+            let at = self
+                .cfg
+                .network
+                .arrival(from, to, self.now, &mut self.net_rng);
+            self.schedule(at, Item::Deliver { from, to, msg });
+            return Ok(());
+        };
+        let Message::Gradient { step, grad } = msg else {
+            let at = self
+                .cfg
+                .network
+                .arrival(from, to, self.now, &mut self.net_rng);
+            self.schedule(at, Item::Deliver { from, to, msg });
+            return Ok(());
+        };
+        // A worker's vector of the step, through its momentum once (all recipients share it).
+        let v = match self.outgoing.get(&(w, step)) {
+            Some(v) => v.clone(),
+            None => {
+                let v = self.momentum(w, &grad);
+                self.outgoing.insert((w, step), v.clone());
+                if self.is_byz_worker(w) {
+                    self.byz_own.entry(step).or_default().push(v.clone());
+                    self.byz_hold
+                        .entry(step)
+                        .or_default()
+                        .push((w, v.clone(), Vec::new()));
+                } else {
+                    self.honest_sent.entry(step).or_default().push(v.clone());
+                }
+                self.outgoing.retain(|&(_, s), _| s + 2 >= step);
+                v
+            }
+        };
+        if self.is_byz_worker(w) {
+            if let Some(held) = self.byz_hold.get_mut(&step)
+                && let Some(entry) = held.iter_mut().find(|(x, _, _)| *x == w)
+            {
+                entry.2.push(to);
+            }
+            return self.craft(step);
+        }
+        let at = self
+            .cfg
+            .network
+            .arrival(from, to, self.now, &mut self.net_rng);
+        let msg = Message::Gradient { step, grad: v };
+        self.schedule(at, Item::Deliver { from, to, msg });
+        // Honest vectors may complete what the adversary waits for.
+        self.craft(step.saturating_sub(1))?;
+        self.craft(step)
+    }
+
+    fn momentum(&mut self, w: usize, g: &Vector) -> Vector {
+        let beta = self.cfg.momentum as f32;
+        if beta == 0.0 {
+            return g.clone();
+        }
+        let v = match self.velocity[w].take() {
+            Some(mut v) => {
+                for (v, g) in v.iter_mut().zip(g.iter()) {
+                    *v = beta * *v + g;
+                }
+                v
+            }
+            None => g.to_vec(),
+        };
+        self.velocity[w] = Some(v.clone());
+        Arc::new(v)
+    }
+
+    /// Sends the Byzantine workers' vectors of `step` once what they wait for is known.
+    fn craft(&mut self, step: u64) -> Result<()> {
+        let Some(held) = self.byz_hold.get(&step) else {
+            return Ok(());
+        };
+        // Nothing to send until the held workers' own sends are all queued.
+        if held.is_empty() || held.iter().any(|(_, _, to)| to.len() < self.cluster.n_ps) {
+            return Ok(());
+        }
+        let live_honest = (self.cluster.f_w..self.cluster.n_w)
+            .filter(|&w| !self.down(Node::Worker(w)))
+            .count();
+        let honest = self.honest_sent.get(&step).map_or(0, |v| v.len());
+        let moved_on = self.honest_sent.range(step + 1..).next().is_some();
+        let ready = self.cfg.attack_own_data || honest >= live_honest || moved_on;
+        if !ready {
+            return Ok(());
+        }
+        let held = self.byz_hold.remove(&step).unwrap_or_default();
+        let dim = self.oracle.dim();
+        let knowledge: Vec<f32> = match (self.cfg.attack_own_data, self.honest_sent.get(&step)) {
+            (false, Some(h)) if !h.is_empty() => h.iter().flat_map(|v| v.iter().copied()).collect(),
+            _ => self
+                .byz_own
+                .get(&step)
+                .map(|v| v.iter().flat_map(|v| v.iter().copied()).collect())
+                .unwrap_or_default(),
+        };
+        let n = knowledge.len() / dim.max(1);
+        for (w, own, recipients) in held {
+            let vector: Vector = match self.attacks[w].as_mut() {
+                None => own,
+                Some(attack) => {
+                    let mut view = View {
+                        own: &own,
+                        honest: Rows::new(&knowledge, n, dim)?,
+                        rule: Some(self.attack_rule.as_ref()),
+                        byzantine: self.cluster.f_w,
+                        rng: &mut self.attack_rng,
+                    };
+                    Arc::new(attack.craft(&mut view))
+                }
+            };
+            let from = Node::Worker(w);
+            for to in recipients {
+                // The adversary is fast: the smallest latency, no jitter, no loss.
+                let at = self.now + self.cfg.network.latency;
+                let msg = Message::Gradient {
+                    step,
+                    grad: vector.clone(),
+                };
+                self.schedule(at, Item::Deliver { from, to, msg });
+            }
+        }
+        // Forget what no later step needs.
+        let keep = step.saturating_sub(2);
+        self.honest_sent = self.honest_sent.split_off(&keep);
+        self.byz_own = self.byz_own.split_off(&keep);
+        Ok(())
+    }
+
+    fn record(&mut self, from: Node, r: Record) {
+        match (from, r) {
+            (
+                Node::Server(s),
+                Record::Model {
+                    step,
+                    gathered,
+                    params,
+                },
+            ) if self.is_honest_server(s) => {
+                let acc = self.acc.entry(step).or_default();
+                acc.models.insert((s, gathered), params);
+            }
+            (Node::Server(s), Record::Aggregated { step, kept, .. })
+                if self.is_honest_server(s) =>
+            {
+                let acc = self.acc.entry(step).or_default();
+                if acc.kept.as_ref().is_none_or(|(first, _)| s < *first) {
+                    acc.kept = Some((s, kept));
+                }
+            }
+            (Node::Server(s), Record::Skipped { .. }) if self.is_honest_server(s) => {
+                self.skipped += 1;
+            }
+            (Node::Server(s), Record::Dropped { step, reason, .. })
+                if self.is_honest_server(s)
+                    && (reason.contains("non-finite") || reason.contains("dimension")) =>
+            {
+                self.acc.entry(step).or_default().rejected += 1;
+                self.rejected += 1;
+            }
+            (Node::Worker(w), Record::Rejected { step, .. }) if !self.is_byz_worker(w) => {
+                self.acc.entry(step).or_default().rejected += 1;
+                self.rejected += 1;
+            }
+            (Node::Worker(w), Record::Loss { step, loss }) if !self.is_byz_worker(w) => {
+                self.acc.entry(step).or_default().losses.push(loss);
+            }
+            _ => {}
+        }
+    }
+
+    /// Emits the rows of every step that every live honest server has finished, in order.
+    fn complete_rows(&mut self, progress: &mut dyn FnMut(&StepRow)) -> Result<()> {
+        loop {
+            let step = self.rows.len() as u64;
+            if step >= self.cfg.steps {
+                return Ok(());
+            }
+            let gathers = self.cluster.gathers_at(step);
+            let live: Vec<usize> = (0..self.cluster.n_ps)
+                .filter(|&s| self.is_honest_server(s))
+                .filter(|&s| {
+                    let node = Node::Server(s);
+                    // A crashed server counts for the steps it finished.
+                    !self.down(node) || self.servers[s].step() > step
+                })
+                .collect();
+            if live.is_empty() {
+                return Err(BurnError::Stalled(format!(
+                    "every honest server crashed before step {step}"
+                )));
+            }
+            let Some(acc) = self.acc.get(&step) else {
+                return Ok(());
+            };
+            let has = |s: usize, g: bool| acc.models.contains_key(&(s, g));
+            if !live
+                .iter()
+                .all(|&s| has(s, false) && (!gathers || has(s, true)))
+            {
+                return Ok(());
+            }
+            let acc = self.acc.remove(&step).expect("present");
+            let before: Vec<&[f32]> = live.iter().map(|&s| &acc.models[&(s, false)][..]).collect();
+            let after: Vec<&[f32]> = if gathers {
+                live.iter().map(|&s| &acc.models[&(s, true)][..]).collect()
+            } else {
+                Vec::new()
+            };
+            let first = live[0];
+            let model = acc
+                .models
+                .get(&(first, true))
+                .or_else(|| acc.models.get(&(first, false)))
+                .expect("checked above")
+                .clone();
+            let last = step + 1 == self.cfg.steps;
+            let every = self.cfg.eval_every;
+            let test_accuracy = if last || (every > 0 && (step + 1).is_multiple_of(every)) {
+                self.oracle.evaluate(&model)?
+            } else {
+                None
+            };
+            let losses = &acc.losses;
+            let row = StepRow {
+                step,
+                wall_seconds: self.started.elapsed().as_secs_f64(),
+                loss: (!losses.is_empty())
+                    .then(|| losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64),
+                test_accuracy,
+                diameter: diameter(&before),
+                diameter_after_gather: gathers.then(|| diameter(&after)),
+                rejected: acc.rejected,
+                kept: acc.kept.map(|(_, k)| k).unwrap_or_default(),
+            };
+            progress(&row);
+            self.rows.push(row);
+            self.last_params = Some(model);
+        }
+    }
+}
+
+/// A job id unique within a run that also carries its step (for the gradient event).
+fn job_id(step: u64, seq: u64) -> u64 {
+    (step << 32) | (seq & 0xFFFF_FFFF)
+}
+
+fn job_step(job: u64) -> u64 {
+    job >> 32
+}

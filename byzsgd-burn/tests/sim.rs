@@ -1,0 +1,304 @@
+//! The simulator on a noisy quadratic (fast, no data): determinism, Distributed Median
+//! Contraction, crashes and partitions, the synchronous variant, and configuration errors.
+
+use byzsgd_burn::sim::{Crash, Oracle, Partition, Report, SimConfig, Simulation};
+use byzsgd_burn::{BurnError, Result};
+use byzsgd_core::protocol::{PlainSgd, Update};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Worker `w` at step `t` sees `0.5 |θ - c|²` plus seeded noise of scale `noise` on its gradient;
+/// flipped labels aim at `-c`. Its "test accuracy" is `1 / (1 + |θ - c|)`.
+#[derive(Clone)]
+struct Quadratic {
+    dim: usize,
+    noise: f32,
+}
+
+impl Quadratic {
+    fn target(&self, i: usize) -> f32 {
+        1.0 + (i % 5) as f32
+    }
+}
+
+impl Oracle for Quadratic {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn initial_params(&self) -> Vec<f32> {
+        vec![0.0; self.dim]
+    }
+    fn gradient(&mut self, w: usize, t: u64, p: &[f32], flip: bool) -> Result<(Vec<f32>, f32)> {
+        let mut rng = ChaCha8Rng::seed_from_u64(t * 1000 + w as u64);
+        let sign = if flip { -1.0 } else { 1.0 };
+        let g: Vec<f32> = p
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x - sign * self.target(i) + self.noise * (rng.random::<f32>() - 0.5))
+            .collect();
+        let loss = g.iter().map(|v| 0.5 * v * v).sum();
+        Ok((g, loss))
+    }
+    fn evaluate(&mut self, p: &[f32]) -> Result<Option<f64>> {
+        let d: f32 = p
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (x - self.target(i)).powi(2))
+            .sum();
+        Ok(Some(1.0 / (1.0 + d.sqrt() as f64)))
+    }
+    fn fork(&self) -> Box<dyn Oracle> {
+        Box::new(self.clone())
+    }
+}
+
+fn base() -> SimConfig {
+    SimConfig {
+        steps: 60,
+        lr: "0.1".into(),
+        momentum: 0.0,
+        eval_every: 20,
+        threads: 2,
+        gather_period: Some(5),
+        ..SimConfig::default()
+    }
+}
+
+fn run(cfg: SimConfig, noise: f32) -> Result<Report> {
+    let lr = cfg.lr.parse::<f32>().unwrap_or(0.1);
+    let sim = Simulation::new(
+        cfg,
+        Box::new(Quadratic { dim: 20, noise }),
+        Box::new(move || Box::new(PlainSgd { lr }) as Box<dyn Update>),
+    )?;
+    sim.run(&mut |_| {})
+}
+
+fn distance_to_target(p: &[f32]) -> f32 {
+    let q = Quadratic { dim: 0, noise: 0.0 };
+    p.iter()
+        .enumerate()
+        .map(|(i, x)| (x - q.target(i)).powi(2))
+        .sum::<f32>()
+        .sqrt()
+}
+
+#[test]
+fn same_seed_same_model_whatever_the_threads() {
+    let a = run(
+        SimConfig {
+            threads: 1,
+            ..base()
+        },
+        1.0,
+    )
+    .unwrap();
+    let b = run(
+        SimConfig {
+            threads: 3,
+            ..base()
+        },
+        1.0,
+    )
+    .unwrap();
+    let c = run(SimConfig { seed: 2, ..base() }, 1.0).unwrap();
+    println!(
+        "hashes {:016x} {:016x} {:016x}",
+        a.model_hash, b.model_hash, c.model_hash
+    );
+    assert_eq!(a.model_hash, b.model_hash);
+    assert_eq!(a.rows.len(), 60);
+    assert_ne!(a.model_hash, c.model_hash, "the seed must matter");
+    // It learned, despite ALIE workers and an equivocating server (the defaults).
+    assert!(
+        distance_to_target(&a.final_params) < 1.0,
+        "{:?}",
+        a.final_params
+    );
+    assert!(
+        a.rows.iter().all(|r| r.kept.len() == 3),
+        "MDA keeps q_w - f_w = 3 of 5"
+    );
+}
+
+fn mean_diameter(r: &Report) -> f64 {
+    r.rows
+        .iter()
+        .map(|r| r.diameter_after_gather.unwrap_or(r.diameter))
+        .sum::<f64>()
+        / r.rows.len() as f64
+}
+
+/// Random latencies make replicas aggregate different quorums, and an equivocating server sends
+/// each its own model: without gathers the honest replicas drift apart; DMC keeps them together.
+#[test]
+fn distributed_median_contraction_keeps_the_replicas_together() {
+    let mut cfg = SimConfig {
+        steps: 120,
+        attack: "gaussian:5".into(),
+        ..base()
+    };
+    cfg.network.jitter = 1.0;
+    let with = run(
+        SimConfig {
+            gather_period: Some(3),
+            ..cfg.clone()
+        },
+        4.0,
+    )
+    .unwrap();
+    let without = run(
+        SimConfig {
+            gather_period: Some(0),
+            ..cfg
+        },
+        4.0,
+    )
+    .unwrap();
+    let (dw, dn) = (mean_diameter(&with), mean_diameter(&without));
+    println!(
+        "mean honest diameter: {dw:.4} with gathers, {dn:.4} without ({:.1}x)",
+        dn / dw
+    );
+    assert!(dn >= 5.0 * dw, "DMC: {dw} with gathers, {dn} without");
+    assert!(
+        with.rows
+            .iter()
+            .any(|r| r.diameter_after_gather == Some(0.0) || r.diameter_after_gather.is_some())
+    );
+}
+
+#[test]
+fn crashes_and_a_healing_partition_are_survived() {
+    let mut cfg = base();
+    cfg.network.crashes = vec![
+        Crash {
+            node: "w6".into(),
+            step: 10,
+        },
+        Crash {
+            node: "s4".into(),
+            step: 5,
+        },
+    ];
+    cfg.network.partitions = vec![Partition {
+        nodes: vec!["s0".into(), "w2".into()],
+        from: 5.0,
+        until: 25.0,
+    }];
+    let r = run(cfg, 1.0).unwrap();
+    assert_eq!(r.rows.len(), 60);
+    assert!(distance_to_target(&r.final_params) < 1.0);
+    // The partition held messages back: the run took longer than without it.
+    let free = run(base(), 1.0).unwrap();
+    assert!(r.simulated_time > free.simulated_time + 10.0);
+}
+
+#[test]
+fn a_quorum_that_cannot_form_is_an_error_not_a_hang() {
+    let mut cfg = base();
+    // q_w = 5 of 7 workers; three crash at step 3.
+    cfg.network.crashes = (4..7)
+        .map(|w| Crash {
+            node: format!("w{w}"),
+            step: 3,
+        })
+        .collect();
+    let err = run(cfg, 1.0).unwrap_err();
+    assert!(matches!(err, BurnError::Stalled(_)), "{err}");
+    assert!(err.to_string().contains("honest servers at steps"), "{err}");
+}
+
+#[test]
+fn synchronous_mode_rejects_a_reversing_server_and_learns() {
+    let cfg = SimConfig {
+        mode: "sync".into(),
+        server_attack: "reverse".into(),
+        attack: "signflip".into(),
+        steps: 80,
+        ..base()
+    };
+    let r = run(cfg, 0.5).unwrap();
+    println!("rejected {}, skipped {}", r.rejected, r.skipped);
+    assert!(
+        r.rejected > 0,
+        "the reversing server's replies were never rejected"
+    );
+    assert!(
+        distance_to_target(&r.final_params) < 1.0,
+        "{:?}",
+        r.final_params
+    );
+}
+
+#[test]
+fn bad_configurations_fail_before_anything_runs() {
+    let cases = [
+        (
+            SimConfig {
+                servers: 4,
+                ..base()
+            },
+            "n_ps >= 3 f_ps + 2",
+        ),
+        (
+            SimConfig {
+                byz_workers: 3,
+                ..base()
+            },
+            "n_w >= 3 f_w + 1",
+        ),
+        (
+            SimConfig {
+                gar: "krum".into(),
+                ..base()
+            },
+            "krum needs n >= 2f+3",
+        ),
+        (
+            SimConfig {
+                attack: "alie:x".into(),
+                ..base()
+            },
+            "not a finite number",
+        ),
+        (
+            SimConfig {
+                attack: "bogus".into(),
+                ..base()
+            },
+            "unknown worker attack",
+        ),
+        (
+            SimConfig {
+                server_attack: "lie".into(),
+                ..base()
+            },
+            "unknown server attack",
+        ),
+        (
+            SimConfig {
+                mode: "fast".into(),
+                ..base()
+            },
+            "unknown mode",
+        ),
+        (
+            SimConfig {
+                lr: "-1".into(),
+                ..base()
+            },
+            "learning rate",
+        ),
+    ];
+    for (cfg, want) in cases {
+        let err = Simulation::new(
+            cfg,
+            Box::new(Quadratic { dim: 2, noise: 0.0 }),
+            Box::new(|| Box::new(PlainSgd { lr: 0.1 }) as Box<dyn Update>),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(want), "{err:?} should mention {want:?}");
+    }
+}
