@@ -124,9 +124,9 @@ impl SimConfig {
                 self.byz_servers, self.servers, self.byz_workers, self.workers
             )));
         }
-        if !(0.0..1.0).contains(&self.momentum)
-            || !(self.weight_decay.is_finite() && self.weight_decay >= 0.0)
-        {
+        let momentum_ok = (0.0..1.0).contains(&self.momentum);
+        let decay_ok = self.weight_decay.is_finite() && self.weight_decay >= 0.0;
+        if !(momentum_ok && decay_ok) {
             return Err(config(&format!(
                 "momentum must be in [0, 1) and weight decay >= 0, got {} and {}",
                 self.momentum, self.weight_decay
