@@ -16,7 +16,7 @@ mod optim;
 mod schedule;
 pub mod sim;
 
-pub use classifier::{LabelledImages, accuracy};
+pub use classifier::{ClassifierBatcher, LabelledImages, accuracy, flip_label, test_accuracy};
 pub use device::{DEVICES, parse_device};
 pub use error::{BurnError, Result};
 pub use flat::{flatten_gradients, flatten_params, load_params, param_count};

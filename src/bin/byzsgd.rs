@@ -16,6 +16,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a whole ByzSGD cluster in this process: the main job. With no flags: synthetic data,
+    /// mlp, 5 servers (1 equivocating), 7 workers (2 running ALIE), MDA, about a minute.
+    ///
+    /// Example: byzsgd simulate --dataset fashion-mnist --attack foe:10 --steps 500 --out runs/foe
+    Simulate(Box<cli::SimulateArgs>),
     /// Aggregate the rows of an n x d f32 .npy matrix with a robust rule into one .npy vector.
     ///
     /// Example: byzsgd aggregate --rule mda --f 2 --input grads.npy --output agg.npy
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
+        Command::Simulate(args) => cli::simulate::run(args, &mut stdout),
         Command::Aggregate(args) => cli::aggregate::run(args, &mut stdout),
         Command::Bench(args) => cli::bench::run(args, &mut stdout),
         Command::Rules => cli::rules::run(&mut stdout),

@@ -6,7 +6,10 @@ pub mod bench;
 pub mod bench_model;
 pub mod datasets;
 pub mod models;
+pub mod plot;
 pub mod rules;
+pub mod simulate;
 
 pub use aggregate::AggregateArgs;
 pub use bench::{BenchArgs, BenchCommand};
+pub use simulate::SimulateArgs;

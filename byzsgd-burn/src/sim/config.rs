@@ -47,8 +47,11 @@ pub struct SimConfig {
     pub batch: usize,
     /// Learning rate: `0.1`, `step:LR:GAMMA:EVERY` or `inverse:LR:DECAY`.
     pub lr: String,
-    /// Worker momentum (0 disables): each worker sends its velocity, the defence of the
-    /// literature against in-spread attacks.
+    /// Worker momentum `β` (0 disables): each worker sends `v ← β v + (1 − β) g` rather than `g`,
+    /// the defence of the literature against in-spread attacks (Karimireddy et al. 2021; the
+    /// `1 − β` keeps the learning rate's meaning). Default 0.95: on Fashion-MNIST (mlp, MDA,
+    /// 500 steps) 0.9 left ALIE 3.4 points and adaptive ALIE 7.1 points below the honest run,
+    /// 0.95 left them 0.8 and 0.9 points below; NNM in front of MDA did not help at 0.9.
     pub momentum: f64,
     /// Weight decay.
     pub weight_decay: f64,
@@ -81,7 +84,7 @@ impl Default for SimConfig {
             steps: 300,
             batch: 32,
             lr: "0.1".into(),
-            momentum: 0.9,
+            momentum: 0.95,
             weight_decay: 0.0,
             seed: 1,
             eval_every: 50,

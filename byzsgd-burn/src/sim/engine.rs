@@ -10,9 +10,13 @@
 //! through the server attack ([`ByzantineServer`]); the first `f_w` workers run a correct worker
 //! (so they hold models and compute their own gradient, on flipped labels under `labelflip`)
 //! whose outgoing gradients are replaced by the worker attack's vector. They collude as one
-//! omniscient and fast adversary: at step `t` they wait until every live honest worker has sent
-//! its step-`t` vector (or one has moved past `t`), craft from those vectors, and their messages
-//! arrive with the smallest latency. With `attack_own_data`, they craft from their own gradients
+//! omniscient and fast adversary: at step `t` they wait until the honest workers have sent
+//! enough step-`t` vectors (asynchronous mode: `q_w − f_w`, so that with theirs they fill every
+//! server's quorum; otherwise every live honest worker's; or until one has moved past `t`), craft
+//! from those vectors, and their messages arrive with the smallest latency. (Waiting for every
+//! honest vector in asynchronous mode would let the honest ones fill the quorums first: measured,
+//! reverse, Gaussian and label-flip runs then ended with the same model hash, their vectors never
+//! used.) With `attack_own_data`, they craft from their own gradients
 //! instead, as they must over a real network.
 
 use std::cmp::Ordering;
@@ -25,8 +29,8 @@ use rand_chacha::ChaCha8Rng;
 
 use byzsgd_core::attacks::{View, WorkerAttack, parse_server_attack, parse_worker_attack};
 use byzsgd_core::protocol::{
-    Action, ByzantineServer, ClusterConfig, Event, FilterConfig, Message, Node, Record, ServerCore,
-    Timer, Update, Vector, WorkerCore,
+    Action, ByzantineServer, ClusterConfig, Event, FilterConfig, Message, Mode, Node, Record,
+    ServerCore, Timer, Update, Vector, WorkerCore,
 };
 use byzsgd_core::{Aggregator, Exec, Rows, registry};
 
@@ -56,6 +60,9 @@ pub struct Report {
     pub rejected: usize,
     /// Synchronous server updates skipped for want of gradients.
     pub skipped: usize,
+    /// The step at which the honest servers' models stopped being finite and the run ended
+    /// (a rule that failed, e.g. averaging under attack), if they did.
+    pub diverged: Option<u64>,
 }
 
 // One per replica, held for the whole run: the size difference costs nothing.
@@ -183,6 +190,7 @@ struct Engine {
     rejected: usize,
     skipped: usize,
     last_params: Option<Vector>,
+    nonfinite_gradient: bool,
 }
 
 fn mix(seed: u64, salt: u64) -> u64 {
@@ -206,7 +214,7 @@ impl Engine {
                 got: init.len(),
             });
         }
-        let gar = if c.mode == byzsgd_core::protocol::Mode::Vanilla {
+        let gar = if c.mode == Mode::Vanilla {
             "average"
         } else {
             cfg.gar.as_str()
@@ -288,6 +296,7 @@ impl Engine {
             rejected: 0,
             skipped: 0,
             last_params: None,
+            nonfinite_gradient: false,
             oracle,
             cfg,
         })
@@ -342,6 +351,12 @@ impl Engine {
         }
         while (self.rows.len() as u64) < self.cfg.steps {
             let Some(ev) = self.queue.pop() else {
+                if let Some(p) = self.diverged() {
+                    // Non-finite models make non-finite gradients, which servers refuse: the
+                    // run cannot go on, and that is its result, not an error.
+                    self.last_params = Some(p);
+                    break;
+                }
                 let steps: Vec<u64> = (0..self.cluster.n_ps)
                     .filter(|&s| self.is_honest_server(s))
                     .map(|s| self.servers[s].step())
@@ -371,6 +386,9 @@ impl Engine {
                     let reply = self.jobs.remove(&job).expect("a job per gradient event");
                     let (grad, loss) = Pool::wait(reply)?;
                     let node = Node::Worker(worker);
+                    if !self.is_byz_worker(worker) && grad.iter().any(|g| !g.is_finite()) {
+                        self.nonfinite_gradient = true;
+                    }
                     if !self.down(node) {
                         let step = job_step(job);
                         let grad = Arc::new(grad);
@@ -380,6 +398,7 @@ impl Engine {
             }
             self.complete_rows(progress)?;
         }
+        let diverged = (self.rows.len() as u64) < self.cfg.steps;
         let last = self.rows.last().map(|r| r.step).unwrap_or(0);
         let final_params = self
             .last_params
@@ -399,8 +418,27 @@ impl Engine {
             cluster: self.cluster,
             rejected: self.rejected,
             skipped: self.skipped,
+            diverged: diverged.then_some(self.rows.len() as u64),
             rows: self.rows,
         })
+    }
+
+    /// The first honest server's model, if some honest model, or an honest gradient, is no
+    /// longer finite.
+    fn diverged(&self) -> Option<Vector> {
+        let honest: Vec<&ServerCore> = self
+            .servers
+            .iter()
+            .filter_map(|s| match s {
+                Server::Honest(core) => Some(core),
+                Server::Byzantine(_) => None,
+            })
+            .collect();
+        let broken = self.nonfinite_gradient
+            || honest
+                .iter()
+                .any(|s| s.params().iter().any(|p| !p.is_finite()));
+        broken.then(|| Arc::new(honest[0].params().to_vec()))
     }
 
     fn deliver(&mut self, node: Node, event: Event) -> Result<()> {
@@ -502,7 +540,7 @@ impl Engine {
         let v = match self.velocity[w].take() {
             Some(mut v) => {
                 for (v, g) in v.iter_mut().zip(g.iter()) {
-                    *v = beta * *v + g;
+                    *v = beta * *v + (1.0 - beta) * g;
                 }
                 v
             }
@@ -526,7 +564,13 @@ impl Engine {
             .count();
         let honest = self.honest_sent.get(&step).map_or(0, |v| v.len());
         let moved_on = self.honest_sent.range(step + 1..).next().is_some();
-        let ready = self.cfg.attack_own_data || honest >= live_honest || moved_on;
+        // Async servers take the first q_w vectors: once q_w - f_w honest ones exist, the
+        // adversary's vectors must leave now to fill the rest of every quorum.
+        let enough = match self.cluster.mode {
+            Mode::Async => live_honest.min(self.cluster.q_w().saturating_sub(self.cluster.f_w)),
+            _ => live_honest,
+        };
+        let ready = self.cfg.attack_own_data || honest >= enough.max(1) || moved_on;
         if !ready {
             return Ok(());
         }

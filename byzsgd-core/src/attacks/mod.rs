@@ -14,10 +14,11 @@ mod vector;
 
 pub use adaptive::{AdaptiveAlie, AdaptiveFoe};
 pub use server::{
-    Equivocate, RandomModel, ReverseModel, ServerAttack, Silent, Stale, parse_server_attack,
+    Equivocate, HonestServer, RandomModel, ReverseModel, ServerAttack, Silent, Stale,
+    parse_server_attack,
 };
 pub use stats::{alie_default_z, mean_std};
-pub use vector::{Alie, Foe, Gaussian, Mimic, NonFinite, Reverse, SignFlip};
+pub use vector::{Alie, Foe, Gaussian, Honest, Mimic, NonFinite, Reverse, SignFlip};
 
 use rand_chacha::ChaCha8Rng;
 
@@ -48,7 +49,8 @@ pub trait WorkerAttack: Send + std::fmt::Debug {
     fn craft(&mut self, view: &mut View<'_>) -> Vec<f32>;
 }
 
-/// A worker attack by name: `alie[:z|:auto]`, `foe[:eps|:auto]`, `signflip`, `reverse[:scale]`,
+/// A worker attack by name: `none` (follows the protocol: the honest baseline with the same
+/// quorums), `alie[:z|:auto]`, `foe[:eps|:auto]`, `signflip`, `reverse[:scale]`,
 /// `gaussian[:sigma]`, `mimic`, `nan`, `inf`. (`labelflip` acts on data, not vectors: the data
 /// layer implements it; here it is refused with that explanation.)
 pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
@@ -84,6 +86,7 @@ pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
         ("foe", _) => Box::new(Foe { eps: num(0.1)? }),
         ("reverse", _) => Box::new(Reverse { scale: num(100.0)? }),
         ("gaussian", _) => Box::new(Gaussian { sigma: num(200.0)? }),
+        ("none", _) => none(Box::new(Honest))?,
         ("signflip", _) => none(Box::new(SignFlip))?,
         ("mimic", _) => none(Box::new(Mimic))?,
         ("nan", _) => none(Box::new(NonFinite(f32::NAN)))?,
@@ -95,7 +98,7 @@ pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
         }
         _ => {
             return Err(Error::Config(format!(
-                "unknown worker attack {spec:?}; known: alie[:z|:auto], foe[:eps|:auto], signflip, reverse[:scale], \
+                "unknown worker attack {spec:?}; known: none, alie[:z|:auto], foe[:eps|:auto], signflip, reverse[:scale], \
                  gaussian[:sigma], labelflip, mimic, nan, inf"
             )));
         }

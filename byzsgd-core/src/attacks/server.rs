@@ -53,6 +53,26 @@ impl ServerAttack for Equivocate {
     }
 }
 
+/// No attack: the model a correct replica sends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HonestServer;
+
+impl ServerAttack for HonestServer {
+    fn name(&self) -> String {
+        "none".into()
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        Some(honest.to_vec())
+    }
+}
+
 /// A random model `N(0, rms(θ)²)` per coordinate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RandomModel;
@@ -154,7 +174,7 @@ impl ServerAttack for Silent {
     }
 }
 
-/// A server attack by name: `equivocate[:scale]`, `random`, `reverse`, `stale[:age]`, `silent`.
+/// A server attack by name: `none` (follows the protocol), `equivocate[:scale]`, `random`, `reverse`, `stale[:age]`, `silent`.
 /// `gather_period` is the default age of `stale`.
 pub fn parse_server_attack(spec: &str, gather_period: u64) -> Result<Box<dyn ServerAttack>> {
     let (name, arg) = spec
@@ -170,6 +190,7 @@ pub fn parse_server_attack(spec: &str, gather_period: u64) -> Result<Box<dyn Ser
                 .filter(|s: &f32| s.is_finite())
                 .ok_or_else(|| bad(a))?,
         }),
+        ("none", None) => Box::new(HonestServer),
         ("random", None) => Box::new(RandomModel),
         ("reverse", None) => Box::new(ReverseModel),
         ("stale", None) => Box::new(Stale::new(gather_period.max(1) as usize)),
@@ -177,7 +198,7 @@ pub fn parse_server_attack(spec: &str, gather_period: u64) -> Result<Box<dyn Ser
         ("silent", None) => Box::new(Silent),
         _ => {
             return Err(Error::Config(format!(
-                "unknown server attack {spec:?}; known: equivocate[:scale], random, reverse, stale[:age], silent"
+                "unknown server attack {spec:?}; known: none, equivocate[:scale], random, reverse, stale[:age], silent"
             )));
         }
     })

@@ -135,3 +135,18 @@ impl WorkerAttack for NonFinite {
         vec![self.0; view.own.len()]
     }
 }
+
+/// No attack: the worker's own honest gradient (a Byzantine slot that follows the protocol, for
+/// baselines with the same quorums and rule).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Honest;
+
+impl WorkerAttack for Honest {
+    fn name(&self) -> String {
+        "none".into()
+    }
+
+    fn craft(&mut self, view: &mut View<'_>) -> Vec<f32> {
+        view.own.to_vec()
+    }
+}

@@ -1,0 +1,49 @@
+//! The built-in classifiers ([`Model`]) on labelled image sets under ByzSGD: what
+//! `byzsgd simulate` runs, through the same [`ByzSgd`] builder as a user's own model.
+
+use burn::tensor::Device;
+use byzsgd_datasets::{ImageBatcher, Normalization, Split};
+use byzsgd_models::Model;
+
+use super::builder::{ByzSgd, Trained};
+use super::config::SimConfig;
+use super::metrics::StepRow;
+use crate::{BurnError, ClassifierBatcher, Result, flip_label, test_accuracy};
+
+/// Trains model `name` (initialised from `config.seed`) on `data.train` under `config`, scoring
+/// on `data.test`, on `device` (autodiff is added here).
+pub fn train_classifier(
+    name: &str,
+    data: &Split,
+    norm: &Normalization,
+    device: &Device,
+    config: SimConfig,
+    progress: &mut dyn FnMut(&StepRow),
+) -> Result<Trained<Model>> {
+    let want = Model::info(name)
+        .map_err(|e| BurnError::Config(e.to_string()))?
+        .input;
+    let [c, h, w] = data.train.shape();
+    if [c, h, w] != want {
+        return Err(BurnError::Config(format!(
+            "model {name} takes {want:?} images, the data set has {:?}",
+            [c, h, w]
+        )));
+    }
+    let ad = device.clone().autodiff();
+    ad.seed(config.seed);
+    let model = Model::new(name, &ad).map_err(|e| BurnError::Config(e.to_string()))?;
+    let classes = data.train.num_classes();
+    let test = data.test.clone();
+    let (eval_norm, eval_device) = (norm.clone(), device.clone());
+    ByzSgd::new(
+        model,
+        data.train.clone(),
+        ClassifierBatcher(ImageBatcher::new(norm.clone())),
+        ad,
+    )
+    .config(config)
+    .label_flip(flip_label(classes))
+    .evaluate(move |m: &Model| test_accuracy(m, &test, &eval_norm, &eval_device))
+    .run(progress)
+}

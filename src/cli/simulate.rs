@@ -1,0 +1,443 @@
+//! `byzsgd simulate`: a whole ByzSGD cluster in this process (the main job). Options come from
+//! the defaults, then `--config FILE.toml` (the same keys, snake_case, plus a `[network]` table),
+//! then the flags. It shows progress, prints a short summary, and writes `metrics.csv`,
+//! `summary.json` and PNG plots to `--out` (default: a new timestamped folder under `runs/`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use byzsgd_burn::parse_device;
+use byzsgd_burn::sim::{CSV_HEADER, Report, SimConfig, StepRow, train_classifier};
+use byzsgd_datasets::{Normalization, Split, synthetic};
+use serde::Serialize;
+
+use super::datasets::load;
+use super::plot::{Series, line_plot};
+
+/// Arguments of `byzsgd simulate`; every one overrides the same key of `--config`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SimulateArgs {
+    /// A TOML file with any of the keys below (snake_case) and a [network] table.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Parameter-server replicas (n_ps).
+    #[arg(long)]
+    pub servers: Option<usize>,
+    /// Byzantine replicas (f_ps); the last ones.
+    #[arg(long)]
+    pub byz_servers: Option<usize>,
+    /// Workers (n_w).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Byzantine workers (f_w); the first ones.
+    #[arg(long)]
+    pub byz_workers: Option<usize>,
+    /// Worker attack: alie[:z|:auto], foe[:eps|:auto], signflip, reverse[:s], gaussian[:sigma],
+    /// labelflip, mimic, nan, inf.
+    #[arg(long)]
+    pub attack: Option<String>,
+    /// Server attack: equivocate[:scale], random, reverse, stale[:age], silent.
+    #[arg(long)]
+    pub server_attack: Option<String>,
+    /// Byzantine workers estimate from their own data instead of seeing honest gradients.
+    #[arg(long)]
+    pub attack_own_data: bool,
+    /// Gradient aggregation rule (see `byzsgd rules`).
+    #[arg(long)]
+    pub gar: Option<String>,
+    /// Pre-aggregation (nnm).
+    #[arg(long)]
+    pub pre: Option<String>,
+    /// async, sync or vanilla.
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Gather period T (0: no gathers); default max(1, floor(1/(3 L lr))).
+    #[arg(long)]
+    pub gather_period: Option<u64>,
+    /// synthetic (default, embedded), fashion-mnist, mnist, cifar10.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Directory of the data set's files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// mlp (default), cnn, cifarnet, resnet18.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Steps (server updates).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Minibatch per worker.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Learning rate: 0.1, step:LR:GAMMA:EVERY, inverse:LR:DECAY.
+    #[arg(long)]
+    pub lr: Option<String>,
+    /// Worker momentum (0 disables).
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Seed of everything.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Test accuracy every this many steps.
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Gradient threads (0: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// flex (default), ndarray, wgpu.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Output folder (default: runs/<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// What the CLI adds to [`SimConfig`]: the data, the model, the device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Options {
+    /// The data set.
+    pub dataset: String,
+    /// Its directory.
+    pub data_dir: Option<PathBuf>,
+    /// The model.
+    pub model: String,
+    /// The device.
+    pub device: String,
+    /// The run.
+    #[serde(flatten)]
+    pub sim: SimConfig,
+}
+
+/// The defaults of `byzsgd simulate` with no flags: a minute on 2 cores of synthetic data and
+/// `mlp`, with ALIE workers and an equivocating server.
+pub fn default_options() -> Options {
+    Options {
+        dataset: "synthetic".into(),
+        data_dir: None,
+        model: "mlp".into(),
+        device: "flex".into(),
+        sim: SimConfig {
+            steps: 200,
+            batch: 32,
+            eval_every: 20,
+            ..SimConfig::default()
+        },
+    }
+}
+
+/// Defaults, then the TOML file, then the flags.
+pub fn resolve(args: &SimulateArgs) -> Result<Options> {
+    let mut o = default_options();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration {}", path.display()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut take = |key: &str| -> Result<Option<String>> {
+            match table.remove(key) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s)),
+                Some(v) => bail!("{}: {key} must be a string, got {v}", path.display()),
+            }
+        };
+        if let Some(v) = take("dataset")? {
+            o.dataset = v;
+        }
+        if let Some(v) = take("data_dir")? {
+            o.data_dir = Some(v.into());
+        }
+        if let Some(v) = take("model")? {
+            o.model = v;
+        }
+        if let Some(v) = take("device")? {
+            o.device = v;
+        }
+        // The rest is the simulation's, checked key by key (unknown keys are errors).
+        let mut base = toml::Table::try_from(&o.sim).context("encoding the defaults")?;
+        for (k, v) in table {
+            base.insert(k, v);
+        }
+        o.sim = SimConfig::deserialize(toml::Value::Table(base))
+            .with_context(|| format!("in {}", path.display()))?;
+    }
+    macro_rules! flag {
+        ($($f:ident),*) => {$( if let Some(v) = &args.$f { o.sim.$f = v.clone().into(); } )*};
+    }
+    flag!(
+        servers,
+        byz_servers,
+        workers,
+        byz_workers,
+        attack,
+        server_attack,
+        gar,
+        mode
+    );
+    flag!(steps, batch, lr, momentum, seed, eval_every, threads);
+    if args.pre.is_some() {
+        o.sim.pre = args.pre.clone();
+    }
+    if args.gather_period.is_some() {
+        o.sim.gather_period = args.gather_period;
+    }
+    if args.attack_own_data {
+        o.sim.attack_own_data = true;
+    }
+    if let Some(v) = &args.dataset {
+        o.dataset = v.clone();
+    }
+    if args.data_dir.is_some() {
+        o.data_dir = args.data_dir.clone();
+    }
+    if let Some(v) = &args.model {
+        o.model = v.clone();
+    }
+    if let Some(v) = &args.device {
+        o.device = v.clone();
+    }
+    Ok(o)
+}
+
+use serde::Deserialize as _;
+
+/// The data of `o`, with its normalisation. Synthetic: 10,000 training and 2,000 test images.
+pub fn data(o: &Options) -> Result<(Split, Normalization)> {
+    let split = match o.dataset.as_str() {
+        "synthetic" => synthetic::generate(10_000, 2_000, o.sim.seed),
+        name => load(name, o.data_dir.as_ref())?,
+    };
+    let norm = match o.dataset.as_str() {
+        "cifar10" => Normalization::cifar10(),
+        "fashion-mnist" => Normalization::fashion_mnist(),
+        "synthetic" => Normalization::synthetic(),
+        _ => Normalization::mnist(),
+    };
+    Ok((split, norm))
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    final_test_accuracy: Option<f64>,
+    model_hash: String,
+    steps: u64,
+    wall_seconds: f64,
+    steps_per_second: f64,
+    simulated_time: f64,
+    mean_diameter: f64,
+    rejected: usize,
+    skipped_updates: usize,
+    diverged_at_step: Option<u64>,
+    gather_period: u64,
+    config: &'a Options,
+}
+
+/// Runs `byzsgd simulate`.
+pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
+    let mut o = resolve(args)?;
+    let resolved = o.sim.resolve()?;
+    o.sim.gather_period = Some(resolved.cluster.gather_period);
+    let device = parse_device(&o.device)?;
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => {
+            let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+            PathBuf::from("runs").join(format!("{secs}-{}-{}", o.sim.mode, o.sim.attack))
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (split, norm) = data(&o)?;
+    let c = resolved.cluster;
+    writeln!(
+        out,
+        "simulating {} on {} ({} train / {} test): {} mode, {} servers ({} Byzantine, {}), \
+         {} workers ({} Byzantine, {}), {} + {}, T = {}, {} steps of batch {}",
+        o.model,
+        o.dataset,
+        split.train.len(),
+        split.test.len(),
+        o.sim.mode,
+        c.n_ps,
+        c.f_ps,
+        o.sim.server_attack,
+        c.n_w,
+        c.f_w,
+        o.sim.attack,
+        o.sim.gar,
+        o.sim.contraction,
+        c.gather_period,
+        o.sim.steps,
+        o.sim.batch
+    )?;
+    let mut csv = std::io::BufWriter::new(
+        std::fs::File::create(dir.join("metrics.csv")).context("creating metrics.csv")?,
+    );
+    writeln!(csv, "{CSV_HEADER}")?;
+    let bar = progress_bar(o.sim.steps, args.quiet);
+    let mut last_acc = None;
+    let mut csv_err = None;
+    let report = train_classifier(
+        &o.model,
+        &split,
+        &norm,
+        &device,
+        o.sim.clone(),
+        &mut |row| {
+            if let Err(e) = writeln!(csv, "{}", row.csv()) {
+                csv_err.get_or_insert(e);
+            }
+            if row.test_accuracy.is_some() {
+                last_acc = row.test_accuracy;
+            }
+            bar.tick(row, last_acc);
+        },
+    )?
+    .report;
+    bar.finish();
+    if let Some(e) = csv_err {
+        return Err(e).context("writing metrics.csv");
+    }
+    csv.flush()?;
+    write_summary(&dir, &o, &report)?;
+    plots(&dir, &report.rows)?;
+    if let Some(step) = report.diverged {
+        writeln!(
+            out,
+            "training diverged at step {step} (non-finite honest models or gradients): the rule did not hold"
+        )?;
+    }
+    let acc = report
+        .final_test_accuracy
+        .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a));
+    writeln!(
+        out,
+        "done: {} steps in {:.1} s ({:.2} steps/s); final test accuracy {acc}; honest-replica \
+         diameter {:.3e} at the end; {} replies rejected; model hash {:016x}\nwrote {}",
+        report.rows.len(),
+        report.wall_seconds,
+        report.rows.len() as f64 / report.wall_seconds.max(1e-9),
+        report.rows.last().map_or(0.0, |r| r.diameter),
+        report.rejected,
+        report.model_hash,
+        dir.display()
+    )?;
+    Ok(())
+}
+
+fn write_summary(dir: &Path, o: &Options, r: &Report) -> Result<()> {
+    let n = r.rows.len().max(1) as f64;
+    let summary = Summary {
+        final_test_accuracy: r.final_test_accuracy,
+        model_hash: format!("{:016x}", r.model_hash),
+        steps: r.rows.len() as u64,
+        wall_seconds: r.wall_seconds,
+        steps_per_second: r.rows.len() as f64 / r.wall_seconds.max(1e-9),
+        simulated_time: r.simulated_time,
+        mean_diameter: r.rows.iter().map(|r| r.diameter).sum::<f64>() / n,
+        rejected: r.rejected,
+        skipped_updates: r.skipped,
+        diverged_at_step: r.diverged,
+        gather_period: r.cluster.gather_period,
+        config: o,
+    };
+    let text = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(dir.join("summary.json"), text + "\n").context("writing summary.json")
+}
+
+fn plots(dir: &Path, rows: &[StepRow]) -> Result<()> {
+    let acc: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.test_accuracy.map(|a| (r.step as f64, a)))
+        .collect();
+    line_plot(
+        &dir.join("accuracy.png"),
+        "test accuracy",
+        &[Series {
+            name: "first honest server",
+            points: acc,
+        }],
+    )?;
+    let before: Vec<(f64, f64)> = rows.iter().map(|r| (r.step as f64, r.diameter)).collect();
+    let after: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.diameter_after_gather.map(|d| (r.step as f64, d)))
+        .collect();
+    line_plot(
+        &dir.join("diameter.png"),
+        "honest replica diameter",
+        &[
+            Series {
+                name: "after update",
+                points: before,
+            },
+            Series {
+                name: "after gather",
+                points: after,
+            },
+        ],
+    )
+}
+
+/// A progress bar on a terminal; a line every tenth of the run otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    steps: u64,
+}
+
+fn progress_bar(steps: u64, quiet: bool) -> Progress {
+    use std::io::IsTerminal;
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(steps);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        b
+    });
+    Progress {
+        bar,
+        steps: if quiet { 0 } else { steps },
+    }
+}
+
+impl Progress {
+    fn tick(&self, row: &StepRow, acc: Option<f64>) {
+        let msg = format!(
+            "loss {} acc {} diameter {:.2e}",
+            row.loss.map_or("-".into(), |l| format!("{l:.3}")),
+            acc.map_or("-".into(), |a| format!("{:.1}%", 100.0 * a)),
+            row.diameter
+        );
+        match &self.bar {
+            Some(b) => {
+                b.set_position(row.step + 1);
+                b.set_message(msg);
+            }
+            None if self.steps > 0 => {
+                let every = (self.steps / 10).max(1);
+                if (row.step + 1).is_multiple_of(every) || row.step + 1 == self.steps {
+                    eprintln!(
+                        "step {}/{} ({:.1} s): {msg}",
+                        row.step + 1,
+                        self.steps,
+                        row.wall_seconds
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
+}

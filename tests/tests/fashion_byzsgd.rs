@@ -1,0 +1,146 @@
+//! ByzSGD on the real Fashion-MNIST (Debian's `dataset-fashion-mnist`): `mlp`, 5 servers (the
+//! last one equivocating), 7 workers (the first two Byzantine), MDA, 500 steps of batch 32, the
+//! defaults' worker momentum. Each fixed worker attack must end within 3 points of the run whose
+//! Byzantine slots follow the protocol (5 points for the adaptive ones); plain averaging under
+//! `foe:10` must end at least 20 points lower: the attack is live.
+//!
+//! `BYZSGD_ACCEPT_STEPS` overrides the number of steps (for a quick look; the acceptance is 500).
+
+use std::sync::OnceLock;
+
+use burn::tensor::Device;
+use byzsgd_burn::sim::{SimConfig, train_classifier};
+use byzsgd_datasets::{Normalization, Split, load_fashion_mnist_default};
+
+fn data() -> &'static Split {
+    static DATA: OnceLock<Split> = OnceLock::new();
+    DATA.get_or_init(|| load_fashion_mnist_default().unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn steps() -> u64 {
+    std::env::var("BYZSGD_ACCEPT_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500)
+}
+
+fn config(attack: &str, gar: &str) -> SimConfig {
+    SimConfig {
+        attack: attack.into(),
+        gar: gar.into(),
+        server_attack: "equivocate".into(),
+        steps: steps(),
+        batch: 32,
+        eval_every: 0,
+        seed: 1,
+        threads: 2,
+        ..SimConfig::default()
+    }
+}
+
+/// Final test accuracy of a run.
+fn accuracy(attack: &str, gar: &str) -> f64 {
+    let cfg = config(attack, gar);
+    println!("seed {} attack {attack} gar {gar}", cfg.seed);
+    let t = std::time::Instant::now();
+    let trained = train_classifier(
+        "mlp",
+        data(),
+        &Normalization::fashion_mnist(),
+        &Device::flex(),
+        cfg,
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{attack}: {e}"));
+    let acc = trained.report.final_test_accuracy.expect("a test set");
+    println!(
+        "{attack} / {gar}: {:.2}% in {:.1} s",
+        100.0 * acc,
+        t.elapsed().as_secs_f64()
+    );
+    acc
+}
+
+/// The run with the same cluster whose Byzantine workers follow the protocol.
+fn honest() -> f64 {
+    static HONEST: OnceLock<f64> = OnceLock::new();
+    *HONEST.get_or_init(|| {
+        let acc = accuracy("none", "mda");
+        assert!(
+            acc >= 0.80,
+            "the honest run reaches {:.2}%, not 80%",
+            100.0 * acc
+        );
+        acc
+    })
+}
+
+fn within(attack: &str, points: f64) {
+    let (h, a) = (honest(), accuracy(attack, "mda"));
+    assert!(
+        a >= h - points / 100.0,
+        "{attack}: {:.2}% against {:.2}% honest (more than {points} points lower)",
+        100.0 * a,
+        100.0 * h
+    );
+}
+
+macro_rules! attacks {
+    ($($name:ident: $attack:literal within $points:literal),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            within($attack, $points);
+        }
+    )*};
+}
+
+attacks! {
+    alie_is_defeated: "alie" within 3.0,
+    foe_is_defeated: "foe" within 3.0,
+    foe_strong_is_defeated: "foe:10" within 3.0,
+    signflip_is_defeated: "signflip" within 3.0,
+    reverse_is_defeated: "reverse" within 3.0,
+    gaussian_is_defeated: "gaussian" within 3.0,
+    labelflip_is_defeated: "labelflip" within 3.0,
+    mimic_is_defeated: "mimic" within 3.0,
+    nan_is_defeated: "nan" within 3.0,
+    inf_is_defeated: "inf" within 3.0,
+    adaptive_alie_is_contained: "alie:auto" within 5.0,
+    adaptive_foe_is_contained: "foe:auto" within 5.0,
+}
+
+#[test]
+fn averaging_falls_to_foe_10() {
+    let (h, a) = (honest(), accuracy("foe:10", "average"));
+    assert!(
+        a <= h - 0.20,
+        "averaging under foe:10 ends at {:.2}%, honest {:.2}%: the attack is not live",
+        100.0 * a,
+        100.0 * h
+    );
+}
+
+#[test]
+fn same_seed_same_model_hash() {
+    let run = || {
+        let cfg = SimConfig {
+            steps: 30,
+            ..config("alie", "mda")
+        };
+        let data = data();
+        train_classifier(
+            "mlp",
+            data,
+            &Normalization::fashion_mnist(),
+            &Device::flex(),
+            cfg,
+            &mut |_| {},
+        )
+        .expect("runs")
+        .report
+        .model_hash
+    };
+    let (a, b) = (run(), run());
+    println!("model hashes {a:016x} {b:016x}");
+    assert_eq!(a, b);
+}
