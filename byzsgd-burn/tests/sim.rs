@@ -133,8 +133,12 @@ fn mean_diameter(r: &Report) -> f64 {
 /// each its own model: without gathers the honest replicas drift apart; DMC keeps them together.
 #[test]
 fn distributed_median_contraction_keeps_the_replicas_together() {
+    // Nothing pulls two replicas together but the gathers (workers compute at the median, so
+    // every replica applies gradients taken at the same points): without them the difference is
+    // a random walk, growing like the square root of the steps.
     let mut cfg = SimConfig {
-        steps: 120,
+        steps: 400,
+        lr: "0.01".into(),
         attack: "gaussian:5".into(),
         ..base()
     };

@@ -42,5 +42,12 @@ pub use aggregator::{Aggregation, Aggregator, Contraction, Exec};
 pub use bound::Bound;
 pub use error::{Error, Result};
 pub use kernels::dist::Distances;
+
+/// Squared L2 distances between all pairs of `rows` (equal lengths, at least one row), with the
+/// rules' tiled SIMD kernel: differences summed in f32 runs, accumulated in f64; a row with a
+/// non-finite value is infinitely far from the others.
+pub fn pairwise_distances(rows: &[&[f32]]) -> Distances {
+    kernels::dist::pairwise(rows)
+}
 pub use rows::Rows;
 pub use rules::*;

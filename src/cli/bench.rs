@@ -35,6 +35,10 @@ pub enum BenchCommand {
     Step(super::bench_model::StepArgs),
     /// Time flattening a model's parameters and loading them back, against a memcpy.
     Flat(super::bench_model::FlatArgs),
+    /// Wall time per step of ByzSGD (async and sync) against vanilla SGD in the simulator.
+    Throughput(super::bench_overhead::ThroughputArgs),
+    /// Steps to a test accuracy of ByzSGD against vanilla SGD.
+    Convergence(super::bench_overhead::ConvergenceArgs),
 }
 
 /// Output format of `bench aggregators`.
@@ -100,6 +104,8 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         BenchCommand::MdaSearch(a) => mda_search(a, out),
         BenchCommand::Step(a) => super::bench_model::step(a, out),
         BenchCommand::Flat(a) => super::bench_model::flat(a, out),
+        BenchCommand::Throughput(a) => super::bench_overhead::throughput(a, out),
+        BenchCommand::Convergence(a) => super::bench_overhead::convergence(a, out),
     }
 }
 

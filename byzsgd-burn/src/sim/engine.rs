@@ -63,6 +63,10 @@ pub struct Report {
     /// The step at which the honest servers' models stopped being finite and the run ended
     /// (a rule that failed, e.g. averaging under attack), if they did.
     pub diverged: Option<u64>,
+    /// Wall-clock seconds the event loop spent waiting for gradients; the rest of
+    /// `wall_seconds` is the protocol's own work (medians, aggregations, updates, metrics),
+    /// done on the loop's thread, on the critical path between gradients.
+    pub waiting_seconds: f64,
 }
 
 // One per replica, held for the whole run: the size difference costs nothing.
@@ -191,6 +195,7 @@ struct Engine {
     skipped: usize,
     last_params: Option<Vector>,
     nonfinite_gradient: bool,
+    waiting: f64,
 }
 
 fn mix(seed: u64, salt: u64) -> u64 {
@@ -297,6 +302,7 @@ impl Engine {
             skipped: 0,
             last_params: None,
             nonfinite_gradient: false,
+            waiting: 0.0,
             oracle,
             cfg,
         })
@@ -384,7 +390,9 @@ impl Engine {
                 }
                 Item::Gradient { worker, job } => {
                     let reply = self.jobs.remove(&job).expect("a job per gradient event");
+                    let t = Instant::now();
                     let (grad, loss) = Pool::wait(reply)?;
+                    self.waiting += t.elapsed().as_secs_f64();
                     let node = Node::Worker(worker);
                     if !self.is_byz_worker(worker) && grad.iter().any(|g| !g.is_finite()) {
                         self.nonfinite_gradient = true;
@@ -419,6 +427,7 @@ impl Engine {
             rejected: self.rejected,
             skipped: self.skipped,
             diverged: diverged.then_some(self.rows.len() as u64),
+            waiting_seconds: self.waiting,
             rows: self.rows,
         })
     }

@@ -69,20 +69,19 @@ pub(crate) struct StepAcc {
     pub kept: Option<(usize, Vec<usize>)>,
 }
 
-/// Largest pairwise L2 distance, accumulated in f64.
+/// Largest pairwise L2 distance (the rules' SIMD kernel, accumulated in f64).
 pub fn diameter(models: &[&[f32]]) -> f64 {
+    if models.len() < 2 {
+        return 0.0;
+    }
+    let d = byzsgd_core::pairwise_distances(models);
     let mut best = 0.0f64;
     for i in 0..models.len() {
         for j in i + 1..models.len() {
-            let d: f64 = models[i]
-                .iter()
-                .zip(models[j])
-                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
-                .sum();
-            best = best.max(d.sqrt());
+            best = best.max(d.get(i, j));
         }
     }
-    best
+    best.sqrt()
 }
 
 /// FNV-1a, 64 bits, over the little-endian bytes of each f32: the `model_hash` of a run.

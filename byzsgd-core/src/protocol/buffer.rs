@@ -65,7 +65,7 @@ impl StepBuffer {
         if v.len() != self.dim {
             return Err(Refused::WrongDimension);
         }
-        if !v.iter().all(|x| x.is_finite()) {
+        if !crate::rows::all_finite(&v) {
             return Err(Refused::NotFinite);
         }
         let slot = self.steps.entry(step).or_default();

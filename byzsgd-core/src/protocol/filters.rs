@@ -65,21 +65,46 @@ pub struct Filters {
     ks: VecDeque<f64>,
 }
 
-fn dist(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        .sqrt()
+/// Squared norms, summed in f32 over runs of 256 values and in f64 across runs.
+#[derive(Debug, Default)]
+struct Sums {
+    /// `‖θ_{t−1} − η g_{t−1} − θ_t‖²`.
+    from_local: f64,
+    /// `‖θ_t − θ_{t−1}‖²`.
+    moved: f64,
+    /// `‖g_t − g_{t−1}‖²`.
+    grad_change: f64,
+    /// `‖g_{t−1}‖²`.
+    last_grad: f64,
+    /// `‖θ_t‖²`.
+    theta: f64,
 }
 
-/// A move this small is f32 rounding, not a move: `1e-6 ‖θ‖` (and at least `1e-12`).
-fn still(theta: &[f32]) -> f64 {
-    (1e-6 * norm(theta)).max(1e-12)
-}
-
-fn norm(a: &[f32]) -> f64 {
-    a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+fn sums(theta: &[f32], grad: &[f32], last_theta: &[f32], last_grad: &[f32], eta: f32) -> Sums {
+    let mut out = Sums::default();
+    let runs = theta
+        .chunks(256)
+        .zip(grad.chunks(256))
+        .zip(last_theta.chunks(256).zip(last_grad.chunks(256)));
+    for ((t, g), (lt, lg)) in runs {
+        let mut r = [0.0f32; 5];
+        for i in 0..t.len() {
+            let local = lt[i] - eta * lg[i] - t[i];
+            let moved = t[i] - lt[i];
+            let dg = g[i] - lg[i];
+            r[0] += local * local;
+            r[1] += moved * moved;
+            r[2] += dg * dg;
+            r[3] += lg[i] * lg[i];
+            r[4] += t[i] * t[i];
+        }
+        out.from_local += r[0] as f64;
+        out.moved += r[1] as f64;
+        out.grad_change += r[2] as f64;
+        out.last_grad += r[3] as f64;
+        out.theta += r[4] as f64;
+    }
+    out
 }
 
 impl Filters {
@@ -100,19 +125,16 @@ impl Filters {
         let Some((last_theta, last_grad)) = &self.last else {
             return Ok(());
         };
+        let eta = self.config.lr as f32;
+        // One pass for the four norms both filters need.
+        let s = sums(theta, grad, last_theta, last_grad, eta);
         let c = &self.cluster;
         if c.f_w > 0 {
-            let eta = self.config.lr;
-            let local: Vec<f32> = last_theta
-                .iter()
-                .zip(last_grad)
-                .map(|(t, g)| (*t as f64 - eta * *g as f64) as f32)
-                .collect();
             let big_t = c.gather_period.max(1);
             let scatter = (3 * big_t + 2) as f64 * (c.n_w - c.f_w) as f64 / (4 * c.f_w) as f64;
             let since = 2.0 * (step.saturating_sub(1) % big_t) as f64;
-            let threshold = eta * norm(last_grad) * (scatter + since);
-            let value = dist(&local, theta);
+            let threshold = self.config.lr * s.last_grad.sqrt() * (scatter + since);
+            let value = s.from_local.sqrt();
             if value.is_nan() || value > threshold {
                 return Err(Rejection {
                     filter: "distance",
@@ -121,11 +143,11 @@ impl Filters {
                 });
             }
         }
-        let moved = dist(theta, last_theta);
-        if moved <= still(theta) {
+        let moved = s.moved.sqrt();
+        if moved <= (1e-6 * s.theta.sqrt()).max(1e-12) {
             return Ok(());
         }
-        let k = dist(grad, last_grad) / moved;
+        let k = s.grad_change.sqrt() / moved;
         let verdict = if self.ks.len() >= self.config.warmup {
             let threshold = self.percentile();
             if k.is_nan() || k > threshold {
