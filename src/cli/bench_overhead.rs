@@ -83,6 +83,9 @@ pub struct ConvergenceArgs {
     /// Seeds to average over.
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
+    /// The ByzSGD variant: async or sync.
+    #[arg(long, default_value = "async")]
+    pub mode: String,
 }
 
 fn byzsgd(mode: &str, servers: usize, workers: usize) -> SimConfig {
@@ -212,10 +215,10 @@ pub fn convergence(a: &ConvergenceArgs, out: &mut impl Write) -> Result<()> {
         _ => Normalization::mnist(),
     };
     let device = parse_device("flex")?;
-    let mut byz = byzsgd("async", 5, 7);
+    let mut byz = byzsgd(&a.mode, 5, 7);
     byz.attack = a.attack.clone();
     byz.server_attack = a.server_attack.clone();
-    let runs = [("vanilla", vanilla(7)), ("byzsgd", byz)];
+    let runs = [("vanilla", vanilla(7)), (a.mode.as_str(), byz)];
     let mut found = vec![Vec::new(); runs.len()];
     for seed in 1..=a.seeds {
         for (i, (name, cfg)) in runs.iter().enumerate() {
@@ -240,11 +243,12 @@ pub fn convergence(a: &ConvergenceArgs, out: &mut impl Write) -> Result<()> {
     let (v, b) = (mean(&found[0]), mean(&found[1]));
     writeln!(
         out,
-        "{} on {}, batch {} x 7 workers: steps to {:.0}% test accuracy (mean of {} seeds; {} means \
-         not reached)",
+        "{} on {}, batch {} x 7 workers, ByzSGD {}: steps to {:.0}% test accuracy (mean of {} \
+         seeds; {} means not reached)",
         a.model,
         a.dataset,
         a.batch,
+        a.mode,
         100.0 * a.target,
         a.seeds,
         a.max_steps + 1

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use byzsgd_burn::parse_device;
 use byzsgd_burn::sim::{CSV_HEADER, Report, SimConfig, StepRow, train_classifier};
 use byzsgd_datasets::{Normalization, Split, synthetic};
+use byzsgd_models::Model;
 use serde::Serialize;
 
 use super::datasets::load;
@@ -122,9 +123,9 @@ pub fn default_options() -> Options {
         model: "mlp".into(),
         device: "flex".into(),
         sim: SimConfig {
-            steps: 200,
+            steps: 4000,
             batch: 32,
-            eval_every: 20,
+            eval_every: 200,
             ..SimConfig::default()
         },
     }
@@ -205,10 +206,10 @@ pub fn resolve(args: &SimulateArgs) -> Result<Options> {
 
 use serde::Deserialize as _;
 
-/// The data of `o`, with its normalisation. Synthetic: 10,000 training and 2,000 test images.
+/// The data of `o`, with its normalisation. Synthetic: 20,000 training and 2,000 test images.
 pub fn data(o: &Options) -> Result<(Split, Normalization)> {
     let split = match o.dataset.as_str() {
-        "synthetic" => synthetic::generate(10_000, 2_000, o.sim.seed),
+        "synthetic" => synthetic::generate(20_000, 2_000, o.sim.seed),
         name => load(name, o.data_dir.as_ref())?,
     };
     let norm = match o.dataset.as_str() {
@@ -242,6 +243,16 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     let resolved = o.sim.resolve()?;
     o.sim.gather_period = Some(resolved.cluster.gather_period);
     let device = parse_device(&o.device)?;
+    let (split, norm) = data(&o)?;
+    let want = Model::info(&o.model)?.input;
+    if split.train.shape() != want {
+        bail!(
+            "model {} takes {want:?} images, {} has {:?}",
+            o.model,
+            o.dataset,
+            split.train.shape()
+        );
+    }
     let dir = match &args.out {
         Some(d) => d.clone(),
         None => {
@@ -250,7 +261,6 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (split, norm) = data(&o)?;
     let c = resolved.cluster;
     writeln!(
         out,
