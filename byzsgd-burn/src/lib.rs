@@ -5,6 +5,10 @@
 //! gradient at given flat parameters, a server's update from a flat aggregate (SGD with momentum,
 //! weight decay and learning-rate schedules), and run-time device selection.
 //!
+//! [`sim`] holds the in-process simulator of a whole ByzSGD cluster (every node in one process,
+//! seeded, over a simulated network) and [`sim::ByzSgd`], the builder that trains any Burn module
+//! of yours under ByzSGD with the options of `byzsgd simulate`.
+//!
 //! [`Module`]: burn::module::Module
 
 mod classifier;

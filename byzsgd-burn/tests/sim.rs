@@ -306,3 +306,38 @@ fn bad_configurations_fail_before_anything_runs() {
         assert!(err.contains(want), "{err:?} should mention {want:?}");
     }
 }
+
+/// Omniscient attackers craft from the honest gradients of the step; with `attack_own_data` they
+/// estimate from their own, as they must over a network. Both runs complete, and they differ.
+#[test]
+fn attackers_can_be_limited_to_their_own_data() {
+    let cfg = SimConfig {
+        attack: "alie".into(),
+        ..base()
+    };
+    let omniscient = run(cfg.clone(), 1.0).unwrap();
+    let own = run(
+        SimConfig {
+            attack_own_data: true,
+            ..cfg
+        },
+        1.0,
+    )
+    .unwrap();
+    assert_ne!(omniscient.model_hash, own.model_hash);
+    assert!(distance_to_target(&own.final_params) < 1.0);
+}
+
+/// A diverging run (plain averaging under a strong attack) ends as a result, not an error.
+#[test]
+fn divergence_ends_the_run_and_is_reported() {
+    let cfg = SimConfig {
+        gar: "average".into(),
+        attack: "foe:1000".into(),
+        ..base()
+    };
+    let r = run(cfg, 1.0).unwrap();
+    let at = r.diverged.expect("averaging cannot survive foe:1000");
+    assert!(at < 60, "diverged at {at}");
+    assert_eq!(r.rows.len() as u64, at);
+}
