@@ -54,6 +54,8 @@ pub struct Report {
     pub wall_seconds: f64,
     /// Simulated time, in gradient computations.
     pub simulated_time: f64,
+    /// `(step, model_hash)` of the first honest server's model after each gather.
+    pub gather_hashes: Vec<(u64, u64)>,
     /// The resolved cluster.
     pub cluster: ClusterConfig,
     /// Replies rejected and messages refused, over the run.
@@ -196,6 +198,7 @@ struct Engine {
     last_params: Option<Vector>,
     nonfinite_gradient: bool,
     waiting: f64,
+    gather_hashes: Vec<(u64, u64)>,
 }
 
 fn mix(seed: u64, salt: u64) -> u64 {
@@ -303,6 +306,7 @@ impl Engine {
             last_params: None,
             nonfinite_gradient: false,
             waiting: 0.0,
+            gather_hashes: Vec::new(),
             oracle,
             cfg,
         })
@@ -429,6 +433,7 @@ impl Engine {
             diverged: diverged.then_some(self.rows.len() as u64),
             waiting_seconds: self.waiting,
             rows: self.rows,
+            gather_hashes: self.gather_hashes,
         })
     }
 
@@ -713,6 +718,9 @@ impl Engine {
                 .or_else(|| acc.models.get(&(first, false)))
                 .expect("checked above")
                 .clone();
+            if gathers {
+                self.gather_hashes.push((step, model_hash(&model)));
+            }
             let last = step + 1 == self.cfg.steps;
             let every = self.cfg.eval_every;
             let test_accuracy = if last || (every > 0 && (step + 1).is_multiple_of(every)) {
