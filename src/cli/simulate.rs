@@ -20,7 +20,7 @@ use super::plot::{Series, line_plot};
 /// Arguments of `byzsgd simulate`; every one overrides the same key of `--config`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SimulateArgs {
-    /// A TOML file with any of the keys below (snake_case) and a [network] table.
+    /// A TOML file with any of the keys below (snake_case) and a network table.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Parameter-server replicas (n_ps).
@@ -35,11 +35,12 @@ pub struct SimulateArgs {
     /// Byzantine workers (f_w); the first ones.
     #[arg(long)]
     pub byz_workers: Option<usize>,
-    /// Worker attack: alie[:z|:auto], foe[:eps|:auto], signflip, reverse[:s], gaussian[:sigma],
-    /// labelflip, mimic, nan, inf.
+    /// Worker attack: none, alie, alie:Z, alie:auto, foe, foe:EPS, foe:auto, signflip, reverse,
+    /// reverse:SCALE, gaussian, gaussian:SIGMA, labelflip, mimic, nan, inf.
     #[arg(long)]
     pub attack: Option<String>,
-    /// Server attack: equivocate[:scale], random, reverse, stale[:age], silent.
+    /// Server attack: none, equivocate, equivocate:SCALE, random, reverse, stale, stale:AGE,
+    /// silent.
     #[arg(long)]
     pub server_attack: Option<String>,
     /// Byzantine workers estimate from their own data instead of seeing honest gradients.
@@ -90,7 +91,7 @@ pub struct SimulateArgs {
     /// flex (default), ndarray, wgpu.
     #[arg(long)]
     pub device: Option<String>,
-    /// Output folder (default: runs/<timestamp>).
+    /// Output folder (default: a new folder under runs/, named by the time).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// No progress bar.
