@@ -24,18 +24,17 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use byzsgd_core::attacks::{View, WorkerAttack, parse_server_attack, parse_worker_attack};
+use byzsgd_core::Aggregator;
+use byzsgd_core::attacks::WorkerAttack;
 use byzsgd_core::protocol::{
-    Action, ByzantineServer, ClusterConfig, Event, FilterConfig, Message, Mode, Node, Record,
-    ServerCore, Timer, Update, Vector, WorkerCore,
+    Action, ByzantineServer, ClusterConfig, Event, Message, Node, ServerCore, Timer, Update,
+    Vector, WorkerCore,
 };
-use byzsgd_core::{Aggregator, Exec, Rows, registry};
 
 use super::config::{Resolved, SimConfig};
-use super::metrics::{StepAcc, StepRow, diameter, model_hash};
+use super::metrics::{StepAcc, StepRow, model_hash};
 use super::oracle::{Oracle, Pool, Reply};
 use crate::{BurnError, Result};
 
@@ -201,117 +200,15 @@ struct Engine {
     gather_hashes: Vec<(u64, u64)>,
 }
 
+mod adversary;
+mod collect;
+mod setup;
+
 fn mix(seed: u64, salt: u64) -> u64 {
     seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl Engine {
-    fn new(sim: Simulation) -> Result<Self> {
-        let Simulation {
-            config: cfg,
-            resolved,
-            oracle,
-            update,
-        } = sim;
-        let c = resolved.cluster;
-        let dim = oracle.dim();
-        let init = oracle.initial_params();
-        if init.len() != dim {
-            return Err(BurnError::Dimension {
-                expected: dim,
-                got: init.len(),
-            });
-        }
-        let gar = if c.mode == Mode::Vanilla {
-            "average"
-        } else {
-            cfg.gar.as_str()
-        };
-        let build_rule = || -> Result<Box<dyn Aggregator>> {
-            Ok(registry::build_with_pre(
-                gar,
-                cfg.pre.as_deref(),
-                c.q_w(),
-                c.f_w,
-                Exec::Auto,
-            )?)
-        };
-        let mut servers = Vec::with_capacity(c.n_ps);
-        for i in 0..c.n_ps {
-            let contraction = registry::build(&cfg.contraction, c.q_ps(), c.f_ps, Exec::Auto)?;
-            let core = ServerCore::new(i, c, init.clone(), build_rule()?, update())?
-                .with_contraction(contraction)?;
-            servers.push(if i >= c.n_ps - c.f_ps {
-                let attack = parse_server_attack(&cfg.server_attack, c.gather_period)?;
-                let seed = mix(cfg.seed, 100 + i as u64);
-                Server::Byzantine(ByzantineServer::new(core, attack, seed))
-            } else {
-                Server::Honest(core)
-            });
-        }
-        let filters = FilterConfig::new(resolved.lr.at(0));
-        let workers = (0..c.n_w)
-            .map(|i| WorkerCore::new(i, c, dim, filters))
-            .collect::<byzsgd_core::Result<Vec<_>>>()?;
-        let attacks = (0..c.n_w)
-            .map(|i| {
-                if i < c.f_w && !resolved.labelflip {
-                    parse_worker_attack(&cfg.attack).map(Some)
-                } else {
-                    Ok(None)
-                }
-            })
-            .collect::<byzsgd_core::Result<Vec<_>>>()?;
-        let mut crash_at = HashMap::new();
-        for node in (0..c.n_ps)
-            .map(Node::Server)
-            .chain((0..c.n_w).map(Node::Worker))
-        {
-            if let Some(s) = cfg.network.crash_step(node) {
-                crash_at.insert(node, s);
-            }
-        }
-        let threads = match cfg.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
-        .min(c.n_w);
-        let pool = Pool::new(oracle.as_ref(), threads);
-        Ok(Self {
-            cluster: c,
-            labelflip: resolved.labelflip,
-            attack_rule: build_rule()?,
-            servers,
-            workers,
-            attacks,
-            queue: BinaryHeap::new(),
-            seq: 0,
-            now: 0.0,
-            net_rng: ChaCha8Rng::seed_from_u64(mix(cfg.seed, 1)),
-            attack_rng: ChaCha8Rng::seed_from_u64(mix(cfg.seed, 2)),
-            crash_at,
-            crashed: HashMap::new(),
-            pool,
-            jobs: HashMap::new(),
-            velocity: vec![None; c.n_w],
-            outgoing: HashMap::new(),
-            honest_sent: BTreeMap::new(),
-            byz_own: BTreeMap::new(),
-            byz_hold: BTreeMap::new(),
-            acc: BTreeMap::new(),
-            rows: Vec::new(),
-            started: Instant::now(),
-            rejected: 0,
-            skipped: 0,
-            last_params: None,
-            nonfinite_gradient: false,
-            waiting: 0.0,
-            gather_hashes: Vec::new(),
-            oracle,
-            cfg,
-        })
-    }
-
     fn schedule(&mut self, time: f64, item: Item) {
         self.seq += 1;
         self.queue.push(Scheduled {
@@ -544,206 +441,6 @@ impl Engine {
         // Honest vectors may complete what the adversary waits for.
         self.craft(step.saturating_sub(1))?;
         self.craft(step)
-    }
-
-    fn momentum(&mut self, w: usize, g: &Vector) -> Vector {
-        let beta = self.cfg.momentum as f32;
-        if beta == 0.0 {
-            return g.clone();
-        }
-        let v = match self.velocity[w].take() {
-            Some(mut v) => {
-                for (v, g) in v.iter_mut().zip(g.iter()) {
-                    *v = beta * *v + (1.0 - beta) * g;
-                }
-                v
-            }
-            None => g.to_vec(),
-        };
-        self.velocity[w] = Some(v.clone());
-        Arc::new(v)
-    }
-
-    /// Sends the Byzantine workers' vectors of `step` once what they wait for is known.
-    fn craft(&mut self, step: u64) -> Result<()> {
-        let Some(held) = self.byz_hold.get(&step) else {
-            return Ok(());
-        };
-        // Nothing to send until the held workers' own sends are all queued.
-        if held.is_empty() || held.iter().any(|(_, _, to)| to.len() < self.cluster.n_ps) {
-            return Ok(());
-        }
-        let live_honest = (self.cluster.f_w..self.cluster.n_w)
-            .filter(|&w| !self.down(Node::Worker(w)))
-            .count();
-        let honest = self.honest_sent.get(&step).map_or(0, |v| v.len());
-        let moved_on = self.honest_sent.range(step + 1..).next().is_some();
-        // Async servers take the first q_w vectors: once q_w - f_w honest ones exist, the
-        // adversary's vectors must leave now to fill the rest of every quorum.
-        let enough = match self.cluster.mode {
-            Mode::Async => live_honest.min(self.cluster.q_w().saturating_sub(self.cluster.f_w)),
-            _ => live_honest,
-        };
-        let ready = self.cfg.attack_own_data || honest >= enough.max(1) || moved_on;
-        if !ready {
-            return Ok(());
-        }
-        let held = self.byz_hold.remove(&step).unwrap_or_default();
-        let dim = self.oracle.dim();
-        let knowledge: Vec<f32> = match (self.cfg.attack_own_data, self.honest_sent.get(&step)) {
-            (false, Some(h)) if !h.is_empty() => h.iter().flat_map(|v| v.iter().copied()).collect(),
-            _ => self
-                .byz_own
-                .get(&step)
-                .map(|v| v.iter().flat_map(|v| v.iter().copied()).collect())
-                .unwrap_or_default(),
-        };
-        let n = knowledge.len() / dim.max(1);
-        for (w, own, recipients) in held {
-            let vector: Vector = match self.attacks[w].as_mut() {
-                None => own,
-                Some(attack) => {
-                    let mut view = View {
-                        own: &own,
-                        honest: Rows::new(&knowledge, n, dim)?,
-                        rule: Some(self.attack_rule.as_ref()),
-                        byzantine: self.cluster.f_w,
-                        rng: &mut self.attack_rng,
-                    };
-                    Arc::new(attack.craft(&mut view))
-                }
-            };
-            let from = Node::Worker(w);
-            for to in recipients {
-                // The adversary is fast: the smallest latency, no jitter, no loss.
-                let at = self.now + self.cfg.network.latency;
-                let msg = Message::Gradient {
-                    step,
-                    grad: vector.clone(),
-                };
-                self.schedule(at, Item::Deliver { from, to, msg });
-            }
-        }
-        // Forget what no later step needs.
-        let keep = step.saturating_sub(2);
-        self.honest_sent = self.honest_sent.split_off(&keep);
-        self.byz_own = self.byz_own.split_off(&keep);
-        Ok(())
-    }
-
-    fn record(&mut self, from: Node, r: Record) {
-        match (from, r) {
-            (
-                Node::Server(s),
-                Record::Model {
-                    step,
-                    gathered,
-                    params,
-                },
-            ) if self.is_honest_server(s) => {
-                let acc = self.acc.entry(step).or_default();
-                acc.models.insert((s, gathered), params);
-            }
-            (Node::Server(s), Record::Aggregated { step, kept, .. })
-                if self.is_honest_server(s) =>
-            {
-                let acc = self.acc.entry(step).or_default();
-                if acc.kept.as_ref().is_none_or(|(first, _)| s < *first) {
-                    acc.kept = Some((s, kept));
-                }
-            }
-            (Node::Server(s), Record::Skipped { .. }) if self.is_honest_server(s) => {
-                self.skipped += 1;
-            }
-            (Node::Server(s), Record::Dropped { step, reason, .. })
-                if self.is_honest_server(s)
-                    && (reason.contains("non-finite") || reason.contains("dimension")) =>
-            {
-                self.acc.entry(step).or_default().rejected += 1;
-                self.rejected += 1;
-            }
-            (Node::Worker(w), Record::Rejected { step, .. }) if !self.is_byz_worker(w) => {
-                self.acc.entry(step).or_default().rejected += 1;
-                self.rejected += 1;
-            }
-            (Node::Worker(w), Record::Loss { step, loss }) if !self.is_byz_worker(w) => {
-                self.acc.entry(step).or_default().losses.push(loss);
-            }
-            _ => {}
-        }
-    }
-
-    /// Emits the rows of every step that every live honest server has finished, in order.
-    fn complete_rows(&mut self, progress: &mut dyn FnMut(&StepRow)) -> Result<()> {
-        loop {
-            let step = self.rows.len() as u64;
-            if step >= self.cfg.steps {
-                return Ok(());
-            }
-            let gathers = self.cluster.gathers_at(step);
-            let live: Vec<usize> = (0..self.cluster.n_ps)
-                .filter(|&s| self.is_honest_server(s))
-                .filter(|&s| {
-                    let node = Node::Server(s);
-                    // A crashed server counts for the steps it finished.
-                    !self.down(node) || self.servers[s].step() > step
-                })
-                .collect();
-            if live.is_empty() {
-                return Err(BurnError::Stalled(format!(
-                    "every honest server crashed before step {step}"
-                )));
-            }
-            let Some(acc) = self.acc.get(&step) else {
-                return Ok(());
-            };
-            let has = |s: usize, g: bool| acc.models.contains_key(&(s, g));
-            if !live
-                .iter()
-                .all(|&s| has(s, false) && (!gathers || has(s, true)))
-            {
-                return Ok(());
-            }
-            let acc = self.acc.remove(&step).expect("present");
-            let before: Vec<&[f32]> = live.iter().map(|&s| &acc.models[&(s, false)][..]).collect();
-            let after: Vec<&[f32]> = if gathers {
-                live.iter().map(|&s| &acc.models[&(s, true)][..]).collect()
-            } else {
-                Vec::new()
-            };
-            let first = live[0];
-            let model = acc
-                .models
-                .get(&(first, true))
-                .or_else(|| acc.models.get(&(first, false)))
-                .expect("checked above")
-                .clone();
-            if gathers {
-                self.gather_hashes.push((step, model_hash(&model)));
-            }
-            let last = step + 1 == self.cfg.steps;
-            let every = self.cfg.eval_every;
-            let test_accuracy = if last || (every > 0 && (step + 1).is_multiple_of(every)) {
-                self.oracle.evaluate(&model)?
-            } else {
-                None
-            };
-            let losses = &acc.losses;
-            let row = StepRow {
-                step,
-                wall_seconds: self.started.elapsed().as_secs_f64(),
-                loss: (!losses.is_empty())
-                    .then(|| losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64),
-                test_accuracy,
-                diameter: diameter(&before),
-                diameter_after_gather: gathers.then(|| diameter(&after)),
-                rejected: acc.rejected,
-                kept: acc.kept.map(|(_, k)| k).unwrap_or_default(),
-            };
-            progress(&row);
-            self.rows.push(row);
-            self.last_params = Some(model);
-        }
     }
 }
 
