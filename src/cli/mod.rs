@@ -8,6 +8,7 @@ pub mod bench_overhead;
 pub mod datasets;
 pub mod models;
 pub mod plot;
+pub mod progress;
 pub mod rules;
 pub mod simulate;
 
