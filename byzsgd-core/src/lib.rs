@@ -42,6 +42,8 @@ pub use aggregator::{Aggregation, Aggregator, Contraction, Exec};
 pub use bound::Bound;
 pub use error::{Error, Result};
 pub use kernels::dist::Distances;
+pub use rows::Rows;
+pub use rules::*;
 
 /// Squared L2 distances between all pairs of `rows` (equal lengths, at least one row), with the
 /// rules' tiled SIMD kernel: differences summed in f32 runs, accumulated in f64; a row with a
@@ -49,5 +51,3 @@ pub use kernels::dist::Distances;
 pub fn pairwise_distances(rows: &[&[f32]]) -> Distances {
     kernels::dist::pairwise(rows)
 }
-pub use rows::Rows;
-pub use rules::*;

@@ -174,8 +174,8 @@ impl ServerAttack for Silent {
     }
 }
 
-/// A server attack by name: `none` (follows the protocol), `equivocate[:scale]`, `random`, `reverse`, `stale[:age]`, `silent`.
-/// `gather_period` is the default age of `stale`.
+/// A server attack by name: `none` (follows the protocol), `equivocate[:scale]`, `random`,
+/// `reverse`, `stale[:age]`, `silent`. `gather_period` is the default age of `stale`.
 pub fn parse_server_attack(spec: &str, gather_period: u64) -> Result<Box<dyn ServerAttack>> {
     let (name, arg) = spec
         .split_once(':')

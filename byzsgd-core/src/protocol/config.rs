@@ -114,6 +114,12 @@ impl ClusterConfig {
             && (step + 1).is_multiple_of(self.gather_period)
     }
 
+    /// How many steps ahead of its own a node buffers messages (and pulls): a replica may run up
+    /// to a gather period ahead of another, plus the step in flight, on either side.
+    pub fn step_window(&self) -> u64 {
+        self.gather_period.max(1) * 2 + 2
+    }
+
     /// Whether a synchronous worker pulls from every server at `step` (the step after a gather,
     /// and step 0) rather than from one.
     pub fn pulls_all_at(&self, step: u64) -> bool {

@@ -7,9 +7,10 @@
 //!   with those the threshold ratchets down (each new value is at most the last threshold) until
 //!   every honest reply is rejected: on the simulator's noisy quadratic, 861 rejections in 400
 //!   worker steps. Measured values, of which at most a fraction `f_ps / n_ps` come from Byzantine
-//!   replies, are what the `(n_ps − f_ps) / n_ps` percentile is made for; unconditionally while fewer than `warmup` are known or when `θ_t = θ_{t−1}` (up to
-//!   f32 rounding, `1e-6 ‖θ_t‖`: a model that did not move, e.g. after a skipped update, differs
-//!   from the worker's last one by rounding only, and `k_t` would be noise over almost zero).
+//!   replies, are what the `(n_ps − f_ps) / n_ps` percentile is made for. Accepted
+//!   unconditionally while fewer than `warmup` are known, or when `θ_t = θ_{t−1}` up to f32
+//!   rounding (`1e-6 ‖θ_t‖`: a model that did not move, e.g. after a skipped update, differs from
+//!   the worker's last one by rounding only, and `k_t` would be noise over almost zero).
 //! - Distance filter (only when `f_w > 0`): accepted when
 //!   `‖θ_local − θ_t‖ ≤ η ‖g_t‖ ((3T + 2)(n_w − f_w) / (4 f_w) + 2 (max(t − 1, 0) mod T))`,
 //!   `θ_local = θ_{t−1} − η g_{t−1}`. Here `‖g_t‖` is the norm of the worker's last accepted
@@ -28,9 +29,9 @@ use super::config::ClusterConfig;
 pub struct FilterConfig {
     /// The base learning rate `η` of the distance filter.
     pub lr: f64,
-    /// Accepted `k` values known before the Lipschitz filter rejects (10).
+    /// Measured `k` values known before the Lipschitz filter rejects (10).
     pub warmup: usize,
-    /// Accepted `k` values kept (100).
+    /// Measured `k` values kept (100).
     pub history: usize,
 }
 
@@ -56,7 +57,7 @@ pub struct Rejection {
     pub threshold: f64,
 }
 
-/// One worker's filter state: its last accepted model and gradient, and the accepted `k` values.
+/// One worker's filter state: its last accepted model and gradient, and the measured `k` values.
 #[derive(Debug, Clone)]
 pub struct Filters {
     config: FilterConfig,
@@ -176,7 +177,7 @@ impl Filters {
         self.last = Some((theta.to_vec(), grad.to_vec()));
     }
 
-    /// The `100 (n_ps − f_ps) / n_ps` percentile of the accepted `k`, nearest rank.
+    /// The `100 (n_ps − f_ps) / n_ps` percentile of the measured `k`, nearest rank.
     fn percentile(&self) -> f64 {
         let mut ks: Vec<f64> = self.ks.iter().copied().collect();
         ks.sort_by(f64::total_cmp);

@@ -54,8 +54,7 @@ impl ServerCore {
         rule.bound().check(&rule.name(), cluster.q_w(), rule.f())?;
         let contraction = Box::new(MedianConfig::new(cluster.q_ps(), 0).init()?);
         let dim = params.len();
-        // A replica may run up to a gather period ahead of another, plus the step in flight.
-        let window = cluster.gather_period.max(1) * 2 + 2;
+        let window = cluster.step_window();
         Ok(Self {
             id,
             cluster,
@@ -271,7 +270,7 @@ impl ServerCore {
     fn pull(&mut self, worker: usize, step: u64, out: &mut Vec<Action>) {
         if step <= self.step {
             self.reply(worker, out);
-        } else if step - self.step <= self.cluster.gather_period.max(1) * 2 + 2 {
+        } else if step - self.step <= self.cluster.step_window() {
             let waiting = self.pending_pulls.entry(step).or_default();
             if !waiting.contains(&worker) {
                 waiting.push(worker);

@@ -43,7 +43,7 @@ pub struct WorkerCore {
     dim: usize,
     median: Box<dyn Aggregator>,
     step: u64,
-    state: Option<Pulling>,
+    state: Pulling,
     models: StepBuffer,
     filters: Filters,
     /// Sync: the replies of this step so far, in the order asked.
@@ -60,14 +60,14 @@ impl WorkerCore {
         filters: FilterConfig,
     ) -> Result<Self> {
         cluster.validate()?;
-        let window = cluster.gather_period.max(1) * 2 + 2;
+        let window = cluster.step_window();
         Ok(Self {
             id,
             cluster,
             dim,
             median: Box::new(MedianConfig::new(cluster.n_ps, 0).init()?),
             step: 0,
-            state: Some(Pulling::Quorum),
+            state: Pulling::Quorum,
             models: StepBuffer::new(dim, window),
             filters: Filters::new(filters, cluster),
             replies: Vec::new(),
@@ -111,7 +111,7 @@ impl WorkerCore {
                 }));
             }
             Event::Timer(Timer::PullTimeout { step, attempt }) if step == self.step => {
-                if let Some(Pulling::One { attempt: a }) = self.state
+                if let Pulling::One { attempt: a } = self.state
                     && a == attempt
                 {
                     out.push(Action::Record(Record::Rejected {
@@ -142,17 +142,22 @@ impl WorkerCore {
         if self.sync() && !self.cluster.pulls_all_at(self.step) {
             self.next_server(0, out)
         } else {
-            self.state = Some(Pulling::Quorum);
+            self.state = Pulling::Quorum;
             if self.sync() {
-                for s in 0..self.cluster.n_ps {
-                    let msg = Message::Pull { step: self.step };
-                    out.push(Action::Send {
-                        to: Node::Server(s),
-                        msg,
-                    });
-                }
+                self.pull_all(None, out);
             }
             self.try_quorum(out)
+        }
+    }
+
+    /// Sync: asks every server (but `except`, which already answered) for its model of this step.
+    fn pull_all(&self, except: Option<usize>, out: &mut Vec<Action>) {
+        let step = self.step;
+        for s in (0..self.cluster.n_ps).filter(|&s| Some(s) != except) {
+            out.push(Action::Send {
+                to: Node::Server(s),
+                msg: Message::Pull { step },
+            });
         }
     }
 
@@ -163,14 +168,8 @@ impl WorkerCore {
             let n = self.replies.len();
             if n == 0 {
                 // Nobody answered: pull from everyone and wait for a quorum.
-                self.state = Some(Pulling::Quorum);
-                for s in 0..self.cluster.n_ps {
-                    let msg = Message::Pull { step: self.step };
-                    out.push(Action::Send {
-                        to: Node::Server(s),
-                        msg,
-                    });
-                }
+                self.state = Pulling::Quorum;
+                self.pull_all(None, out);
                 return self.try_quorum(out);
             }
             let rows: Vec<f32> = self
@@ -187,7 +186,7 @@ impl WorkerCore {
             );
             return Ok(());
         }
-        self.state = Some(Pulling::One { attempt });
+        self.state = Pulling::One { attempt };
         let step = self.step;
         out.push(Action::Send {
             to: Node::Server(self.server_for(attempt)),
@@ -202,7 +201,7 @@ impl WorkerCore {
             Pulling::Checking { theta, .. } | Pulling::Final { theta } => theta.clone(),
             _ => unreachable!("compute is asked for a model"),
         };
-        self.state = Some(state);
+        self.state = state;
         out.push(Action::ComputeGradient {
             step: self.step,
             params,
@@ -211,24 +210,19 @@ impl WorkerCore {
 
     fn model(&mut self, s: usize, step: u64, params: Vector, out: &mut Vec<Action>) -> Result<()> {
         let asked = match self.state {
-            Some(Pulling::One { attempt }) => Some((attempt, self.server_for(attempt))),
+            Pulling::One { attempt } => Some((attempt, self.server_for(attempt))),
             _ => None,
         };
         // Sync: a reply for a later step means the servers moved on without us (a pull for an
         // old step is answered with the current model); catch up while waiting for models.
         if self.sync() && step > self.step {
             match self.state {
-                Some(Pulling::One { .. }) | Some(Pulling::Quorum) => {
+                Pulling::One { .. } | Pulling::Quorum => {
                     self.step = step;
                     self.models.advance(step);
                     self.replies.clear();
-                    if matches!(self.state, Some(Pulling::Quorum)) {
-                        for other in (0..self.cluster.n_ps).filter(|&o| o != s) {
-                            out.push(Action::Send {
-                                to: Node::Server(other),
-                                msg: Message::Pull { step },
-                            });
-                        }
+                    if matches!(self.state, Pulling::Quorum) {
+                        self.pull_all(Some(s), out);
                     }
                 }
                 _ => return Ok(()),
@@ -242,11 +236,9 @@ impl WorkerCore {
             }));
             return Ok(());
         }
-        match (self.state.clone(), asked) {
-            (Some(Pulling::Quorum), _) => self.try_quorum(out),
-            (Some(Pulling::One { .. }), Some((attempt, server)))
-                if step == self.step && s == server =>
-            {
+        match (&self.state, asked) {
+            (Pulling::Quorum, _) => self.try_quorum(out),
+            (Pulling::One { .. }, Some((attempt, server))) if step == self.step && s == server => {
                 let n = self.models.count(step);
                 self.models.take(step, n);
                 let state = Pulling::Checking {
@@ -285,12 +277,14 @@ impl WorkerCore {
 
     fn computed(&mut self, grad: Vector, loss: f32, out: &mut Vec<Action>) -> Result<()> {
         let step = self.step;
-        match self.state.take() {
-            Some(Pulling::Checking {
+        // Until the next pull or quorum, nothing is awaited (restored below if the gradient was
+        // not one this worker asked for).
+        match std::mem::replace(&mut self.state, Pulling::Quorum) {
+            Pulling::Checking {
                 attempt,
                 server,
                 theta,
-            }) => {
+            } => {
                 if let Err(r) = self.filters.check(step, &theta, &grad) {
                     out.push(Action::Record(Record::Rejected {
                         step,
@@ -304,7 +298,7 @@ impl WorkerCore {
                 }
                 self.filters.accept(&theta, &grad);
             }
-            Some(Pulling::Final { theta }) => {
+            Pulling::Final { theta } => {
                 if self.sync() {
                     self.filters.accept(&theta, &grad);
                 }
