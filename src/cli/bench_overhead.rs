@@ -19,7 +19,7 @@ use byzsgd_models::Model;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::datasets::load;
+use super::datasets::{load, normalization};
 
 /// Arguments of `byzsgd bench throughput`.
 #[derive(Debug, Clone, clap::Args)]
@@ -208,12 +208,7 @@ fn steps_to(rows: &[StepRow], target: f64) -> Option<u64> {
 /// Runs `byzsgd bench convergence`.
 pub fn convergence(a: &ConvergenceArgs, out: &mut impl Write) -> Result<()> {
     let data = load(&a.dataset, a.data_dir.as_ref())?;
-    let norm = match a.dataset.as_str() {
-        "fashion-mnist" => Normalization::fashion_mnist(),
-        "cifar10" => Normalization::cifar10(),
-        "synthetic" => Normalization::synthetic(),
-        _ => Normalization::mnist(),
-    };
+    let norm = normalization(&a.dataset);
     let device = parse_device("flex")?;
     let mut byz = byzsgd(&a.mode, 5, 7);
     byz.attack = a.attack.clone();

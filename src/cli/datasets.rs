@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use byzsgd_datasets::{
-    ImageSet, Split, load_cifar10, load_fashion_mnist, load_fashion_mnist_default, load_mnist,
-    synthetic,
+    ImageSet, Normalization, Split, load_cifar10, load_fashion_mnist, load_fashion_mnist_default,
+    load_mnist, synthetic,
 };
 
 /// Data set names `inspect` knows.
@@ -52,6 +52,16 @@ pub fn load(name: &str, dir: Option<&PathBuf>) -> Result<Split> {
         }
         _ => bail!("unknown data set {name:?}; known: {}", DATASETS.join(", ")),
     })
+}
+
+/// The normalisation training uses for data set `name` (MNIST's for names it does not know).
+pub fn normalization(name: &str) -> Normalization {
+    match name {
+        "cifar10" => Normalization::cifar10(),
+        "fashion-mnist" => Normalization::fashion_mnist(),
+        "synthetic" => Normalization::synthetic(),
+        _ => Normalization::mnist(),
+    }
 }
 
 /// Runs `byzsgd datasets`.

@@ -9,12 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use byzsgd_burn::parse_device;
-use byzsgd_burn::sim::{CSV_HEADER, Report, SimConfig, StepRow, train_classifier};
+use byzsgd_burn::sim::{CSV_HEADER, Report, SimConfig, StepRow, check_shape, train_classifier};
 use byzsgd_datasets::{Normalization, Split, synthetic};
-use byzsgd_models::Model;
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 
-use super::datasets::load;
+use super::datasets::{load, normalization};
 use super::plot::{Series, line_plot};
 use super::progress::progress_bar;
 
@@ -206,21 +205,13 @@ pub fn resolve(args: &SimulateArgs) -> Result<Options> {
     Ok(o)
 }
 
-use serde::Deserialize as _;
-
 /// The data of `o`, with its normalisation. Synthetic: 20,000 training and 2,000 test images.
 pub fn data(o: &Options) -> Result<(Split, Normalization)> {
     let split = match o.dataset.as_str() {
         "synthetic" => synthetic::generate(20_000, 2_000, o.sim.seed),
         name => load(name, o.data_dir.as_ref())?,
     };
-    let norm = match o.dataset.as_str() {
-        "cifar10" => Normalization::cifar10(),
-        "fashion-mnist" => Normalization::fashion_mnist(),
-        "synthetic" => Normalization::synthetic(),
-        _ => Normalization::mnist(),
-    };
-    Ok((split, norm))
+    Ok((split, normalization(&o.dataset)))
 }
 
 #[derive(Serialize)]
@@ -246,15 +237,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     o.sim.gather_period = Some(resolved.cluster.gather_period);
     let device = parse_device(&o.device)?;
     let (split, norm) = data(&o)?;
-    let want = Model::info(&o.model)?.input;
-    if split.train.shape() != want {
-        bail!(
-            "model {} takes {want:?} images, {} has {:?}",
-            o.model,
-            o.dataset,
-            split.train.shape()
-        );
-    }
+    check_shape(&o.model, &split)?;
     let dir = match &args.out {
         Some(d) => d.clone(),
         None => {

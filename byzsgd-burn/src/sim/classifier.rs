@@ -10,6 +10,20 @@ use super::config::SimConfig;
 use super::metrics::StepRow;
 use crate::{BurnError, ClassifierBatcher, Result, flip_label, test_accuracy};
 
+/// Refuses a model whose input shape is not the data's, naming both.
+pub fn check_shape(name: &str, data: &Split) -> Result<()> {
+    let want = Model::info(name)
+        .map_err(|e| BurnError::Config(e.to_string()))?
+        .input;
+    let got = data.train.shape();
+    if got != want {
+        return Err(BurnError::Config(format!(
+            "model {name} takes {want:?} images, the data set has {got:?}"
+        )));
+    }
+    Ok(())
+}
+
 /// Trains model `name` (initialised from `config.seed`) on `data.train` under `config`, scoring
 /// on `data.test`, on `device` (autodiff is added here).
 pub fn train_classifier(
@@ -20,16 +34,7 @@ pub fn train_classifier(
     config: SimConfig,
     progress: &mut dyn FnMut(&StepRow),
 ) -> Result<Trained<Model>> {
-    let want = Model::info(name)
-        .map_err(|e| BurnError::Config(e.to_string()))?
-        .input;
-    let [c, h, w] = data.train.shape();
-    if [c, h, w] != want {
-        return Err(BurnError::Config(format!(
-            "model {name} takes {want:?} images, the data set has {:?}",
-            [c, h, w]
-        )));
-    }
+    check_shape(name, data)?;
     let ad = device.clone().autodiff();
     ad.seed(config.seed);
     let model = Model::new(name, &ad).map_err(|e| BurnError::Config(e.to_string()))?;

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use byzsgd_core::Exec;
 use byzsgd_core::attacks::{parse_server_attack, parse_worker_attack};
 use byzsgd_core::protocol::{ClusterConfig, Mode};
 use byzsgd_core::registry::{self, Guarantee};
+use byzsgd_core::{Aggregator, Exec};
 
 use super::network::NetworkConfig;
 use crate::{BurnError, LrSchedule, Result};
@@ -106,6 +106,24 @@ pub struct Resolved {
 }
 
 impl SimConfig {
+    /// A replica's gradient rule for `cluster`, checked against the `q_w` gradients it will get
+    /// (behind the pre-aggregation, if any; plain averaging in vanilla mode).
+    pub fn rule(&self, cluster: &ClusterConfig) -> Result<Box<dyn Aggregator>> {
+        let gar = if cluster.mode == Mode::Vanilla {
+            "average"
+        } else {
+            &self.gar
+        };
+        let pre = self.pre.as_deref();
+        Ok(registry::build_with_pre(
+            gar,
+            pre,
+            cluster.q_w(),
+            cluster.f_w,
+            Exec::Auto,
+        )?)
+    }
+
     /// The protocol variant.
     pub fn mode(&self) -> Result<Mode> {
         Ok(self.mode.parse()?)
@@ -154,13 +172,7 @@ impl SimConfig {
                 self.byz_workers
             )));
         }
-        let gar = if mode == Mode::Vanilla {
-            "average"
-        } else {
-            &self.gar
-        };
-        let q = cluster.q_w();
-        registry::build_with_pre(gar, self.pre.as_deref(), q, self.byz_workers, Exec::Auto)?;
+        self.rule(&cluster)?;
         let contraction = registry::info(&self.contraction)?;
         if !matches!(
             contraction.guarantee,

@@ -3,8 +3,9 @@
 //!
 //! Events (message deliveries, finished gradients, timers) are ordered by simulated time, ties by
 //! the order they were scheduled, and every random draw comes from a seeded generator: a seed
-//! fixes the run, whatever the machine or the number of gradient threads (gradients are computed
-//! in parallel on a thread pool as soon as they are asked for, and collected in event order).
+//! fixes the run, whatever the number of gradient threads (gradients are computed in parallel on
+//! a thread pool as soon as they are asked for, and collected in event order). Across machines,
+//! Burn's floating-point kernels may differ, and so may the hash.
 //!
 //! Byzantine nodes: the last `f_ps` servers run a correct replica whose outgoing models pass
 //! through the server attack ([`ByzantineServer`]); the first `f_w` workers run a correct worker
@@ -20,7 +21,7 @@
 //! instead, as they must over a real network.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +33,7 @@ use byzsgd_core::protocol::{
     Action, ByzantineServer, ClusterConfig, Event, Message, Node, ServerCore, Timer, Update,
     Vector, WorkerCore,
 };
+use byzsgd_core::rows::all_finite;
 
 use super::config::{Resolved, SimConfig};
 use super::metrics::{StepAcc, StepRow, model_hash};
@@ -95,7 +97,7 @@ impl Server {
 enum Item {
     Deliver { from: Node, to: Node, msg: Message },
     Timer { node: Node, timer: Timer },
-    Gradient { worker: usize, job: u64 },
+    Gradient { worker: usize, step: u64, job: u64 },
 }
 
 struct Scheduled {
@@ -181,7 +183,7 @@ struct Engine {
     net_rng: ChaCha8Rng,
     attack_rng: ChaCha8Rng,
     crash_at: HashMap<Node, u64>,
-    crashed: HashMap<Node, bool>,
+    crashed: HashSet<Node>,
     pool: Pool,
     jobs: HashMap<u64, Reply>,
     velocity: Vec<Option<Vec<f32>>>,
@@ -227,7 +229,7 @@ impl Engine {
     }
 
     fn down(&self, n: Node) -> bool {
-        self.crashed.get(&n).copied().unwrap_or(false)
+        self.crashed.contains(&n)
     }
 
     fn node_step(&self, n: Node) -> u64 {
@@ -241,7 +243,7 @@ impl Engine {
         if let Some(&at) = self.crash_at.get(&n)
             && self.node_step(n) >= at
         {
-            self.crashed.insert(n, true);
+            self.crashed.insert(n);
         }
     }
 
@@ -289,17 +291,16 @@ impl Engine {
                         self.deliver(node, Event::Timer(timer))?;
                     }
                 }
-                Item::Gradient { worker, job } => {
+                Item::Gradient { worker, step, job } => {
                     let reply = self.jobs.remove(&job).expect("a job per gradient event");
                     let t = Instant::now();
                     let (grad, loss) = Pool::wait(reply)?;
                     self.waiting += t.elapsed().as_secs_f64();
                     let node = Node::Worker(worker);
-                    if !self.is_byz_worker(worker) && grad.iter().any(|g| !g.is_finite()) {
+                    if !self.is_byz_worker(worker) && !all_finite(&grad) {
                         self.nonfinite_gradient = true;
                     }
                     if !self.down(node) {
-                        let step = job_step(job);
                         let grad = Arc::new(grad);
                         self.deliver(node, Event::GradientComputed { step, grad, loss })?;
                     }
@@ -345,10 +346,7 @@ impl Engine {
                 Server::Byzantine(_) => None,
             })
             .collect();
-        let broken = self.nonfinite_gradient
-            || honest
-                .iter()
-                .any(|s| s.params().iter().any(|p| !p.is_finite()));
+        let broken = self.nonfinite_gradient || honest.iter().any(|s| !all_finite(s.params()));
         broken.then(|| Arc::new(honest[0].params().to_vec()))
     }
 
@@ -376,11 +374,16 @@ impl Engine {
                 Action::ComputeGradient { step, params } => {
                     let Node::Worker(w) = from else { continue };
                     let flip = self.labelflip && self.is_byz_worker(w);
-                    let job = job_id(step, self.seq);
+                    let job = self.seq;
                     self.jobs
                         .insert(job, self.pool.submit(w, step, params, flip));
                     let done = self.now + self.cfg.network.compute_time(&mut self.net_rng);
-                    self.schedule(done, Item::Gradient { worker: w, job });
+                    let item = Item::Gradient {
+                        worker: w,
+                        step,
+                        job,
+                    };
+                    self.schedule(done, item);
                 }
                 Action::Record(r) => self.record(from, r),
             }
@@ -388,28 +391,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Schedules `msg`'s delivery through the network model.
+    fn transmit(&mut self, from: Node, to: Node, msg: Message) {
+        let at = self
+            .cfg
+            .network
+            .arrival(from, to, self.now, &mut self.net_rng);
+        self.schedule(at, Item::Deliver { from, to, msg });
+    }
+
     fn send(&mut self, from: Node, to: Node, msg: Message) -> Result<()> {
-        let Node::Worker(w) = from else {
-            let at = self
-                .cfg
-                .network
-                .arrival(from, to, self.now, &mut self.net_rng);
-            self.schedule(at, Item::Deliver { from, to, msg });
+        let (Node::Worker(w), Message::Gradient { step, grad }) = (from, &msg) else {
+            self.transmit(from, to, msg);
             return Ok(());
         };
-        let Message::Gradient { step, grad } = msg else {
-            let at = self
-                .cfg
-                .network
-                .arrival(from, to, self.now, &mut self.net_rng);
-            self.schedule(at, Item::Deliver { from, to, msg });
-            return Ok(());
-        };
+        let step = *step;
         // A worker's vector of the step, through its momentum once (all recipients share it).
         let v = match self.outgoing.get(&(w, step)) {
             Some(v) => v.clone(),
             None => {
-                let v = self.momentum(w, &grad);
+                let v = self.momentum(w, grad);
                 self.outgoing.insert((w, step), v.clone());
                 if self.is_byz_worker(w) {
                     self.byz_own.entry(step).or_default().push(v.clone());
@@ -432,23 +433,9 @@ impl Engine {
             }
             return self.craft(step);
         }
-        let at = self
-            .cfg
-            .network
-            .arrival(from, to, self.now, &mut self.net_rng);
-        let msg = Message::Gradient { step, grad: v };
-        self.schedule(at, Item::Deliver { from, to, msg });
+        self.transmit(from, to, Message::Gradient { step, grad: v });
         // Honest vectors may complete what the adversary waits for.
         self.craft(step.saturating_sub(1))?;
         self.craft(step)
     }
-}
-
-/// A job id unique within a run that also carries its step (for the gradient event).
-fn job_id(step: u64, seq: u64) -> u64 {
-    (step << 32) | (seq & 0xFFFF_FFFF)
-}
-
-fn job_step(job: u64) -> u64 {
-    job >> 32
 }

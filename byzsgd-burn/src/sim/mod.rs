@@ -14,7 +14,7 @@ pub mod oracle;
 pub mod update;
 
 pub use builder::{ByzSgd, Trained};
-pub use classifier::train_classifier;
+pub use classifier::{check_shape, train_classifier};
 pub use config::{Resolved, SimConfig};
 pub use engine::{Report, Simulation};
 pub use metrics::{CSV_HEADER, StepRow, diameter, model_hash};

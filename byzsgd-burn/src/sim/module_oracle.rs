@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
+use byzsgd_core::rows::{host_vector, vector_on};
 use byzsgd_datasets::BatchPlan;
 
 use super::oracle::Oracle;
@@ -46,10 +47,7 @@ impl<M: Trainable, I> Clone for ModuleOracle<M, I> {
 impl<M: Trainable, I> ModuleOracle<M, I> {
     /// `model` with the flat `params` loaded, without autodiff.
     pub fn model_at(&self, params: &[f32]) -> Result<M> {
-        let flat = Tensor::from_data(
-            TensorData::new(params.to_vec(), [params.len()]),
-            &self.device,
-        );
+        let flat = vector_on(params.to_vec(), &self.device);
         Ok(load_params(self.model.clone(), flat)?.valid())
     }
 }
@@ -64,10 +62,7 @@ where
     }
 
     fn initial_params(&self) -> Vec<f32> {
-        flatten_params(&self.model)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 parameters")
+        host_vector(flatten_params(&self.model)).expect("f32 parameters")
     }
 
     fn gradient(
@@ -90,16 +85,9 @@ where
             });
         }
         let batch = self.batcher.batch(items, &self.device);
-        let flat = Tensor::from_data(
-            TensorData::new(params.to_vec(), [params.len()]),
-            &self.device,
-        );
+        let flat = vector_on(params.to_vec(), &self.device);
         let (g, loss) = gradient(&self.model, flat, &batch)?;
-        let g = g
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| BurnError::Data(format!("gradient to host: {e:?}")))?;
-        Ok((g, loss))
+        Ok((host_vector(g)?, loss))
     }
 
     fn evaluate(&mut self, params: &[f32]) -> Result<Option<f64>> {

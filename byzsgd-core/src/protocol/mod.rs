@@ -31,7 +31,7 @@ mod types;
 mod update;
 mod worker;
 
-pub use buffer::StepBuffer;
+pub use buffer::{Refused, StepBuffer};
 pub use byzantine::ByzantineServer;
 pub use config::{ClusterConfig, Mode};
 pub use filters::{FilterConfig, Filters, Rejection};

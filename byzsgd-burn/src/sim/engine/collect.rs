@@ -2,7 +2,7 @@
 //! losses, the rejections and what the first honest server's rule kept, completed into rows in
 //! step order once every live honest replica has finished the step.
 
-use byzsgd_core::protocol::{Node, Record};
+use byzsgd_core::protocol::{Node, Record, Refused};
 
 use super::super::metrics::{StepRow, diameter, model_hash};
 use super::Engine;
@@ -35,7 +35,9 @@ impl Engine {
             }
             (Node::Server(s), Record::Dropped { step, reason, .. })
                 if self.is_honest_server(s)
-                    && (reason.contains("non-finite") || reason.contains("dimension")) =>
+                    && [Refused::NotFinite, Refused::WrongDimension]
+                        .iter()
+                        .any(|r| r.reason() == reason) =>
             {
                 self.acc.entry(step).or_default().rejected += 1;
                 self.rejected += 1;

@@ -2,15 +2,15 @@
 //! workers (the first `f_w` given theirs), crash steps, the gradient pool and the seeded
 //! generators.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use byzsgd_core::attacks::{parse_server_attack, parse_worker_attack};
-use byzsgd_core::protocol::{ByzantineServer, FilterConfig, Mode, Node, ServerCore, WorkerCore};
-use byzsgd_core::{Aggregator, Exec, registry};
+use byzsgd_core::protocol::{ByzantineServer, FilterConfig, Node, ServerCore, WorkerCore};
+use byzsgd_core::{Exec, registry};
 
 use super::super::oracle::Pool;
 use super::{Engine, Server, Simulation, mix};
@@ -33,24 +33,10 @@ impl Engine {
                 got: init.len(),
             });
         }
-        let gar = if c.mode == Mode::Vanilla {
-            "average"
-        } else {
-            cfg.gar.as_str()
-        };
-        let build_rule = || -> Result<Box<dyn Aggregator>> {
-            Ok(registry::build_with_pre(
-                gar,
-                cfg.pre.as_deref(),
-                c.q_w(),
-                c.f_w,
-                Exec::Auto,
-            )?)
-        };
         let mut servers = Vec::with_capacity(c.n_ps);
         for i in 0..c.n_ps {
             let contraction = registry::build(&cfg.contraction, c.q_ps(), c.f_ps, Exec::Auto)?;
-            let core = ServerCore::new(i, c, init.clone(), build_rule()?, update())?
+            let core = ServerCore::new(i, c, init.clone(), cfg.rule(&c)?, update())?
                 .with_contraction(contraction)?;
             servers.push(if i >= c.n_ps - c.f_ps {
                 let attack = parse_server_attack(&cfg.server_attack, c.gather_period)?;
@@ -91,7 +77,7 @@ impl Engine {
         Ok(Self {
             cluster: c,
             labelflip: resolved.labelflip,
-            attack_rule: build_rule()?,
+            attack_rule: cfg.rule(&c)?,
             servers,
             workers,
             attacks,
@@ -101,7 +87,7 @@ impl Engine {
             net_rng: ChaCha8Rng::seed_from_u64(mix(cfg.seed, 1)),
             attack_rng: ChaCha8Rng::seed_from_u64(mix(cfg.seed, 2)),
             crash_at,
-            crashed: HashMap::new(),
+            crashed: HashSet::new(),
             pool,
             jobs: HashMap::new(),
             velocity: vec![None; c.n_w],
