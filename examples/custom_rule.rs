@@ -1,13 +1,17 @@
-//! A user-written aggregation rule, checked by byzsgd's conformance suite.
+//! A user-written aggregation rule, checked by byzsgd's conformance suite, then training a model
+//! under ByzSGD as the servers' rule.
 //!
 //! The rule: per coordinate, drop the `f` smallest and `f` largest values and take the midpoint
 //! of what is left (a "trimmed midrange"). It is written once in Burn tensor ops, so it runs on any
 //! device, and it implements [`Aggregator`] alone. Run with `cargo run --example custom_rule`.
 
 use burn::tensor::{Device, Tensor};
+use byzsgd::byzsgd_burn::{ClassifierBatcher, test_accuracy};
 use byzsgd::registry::Guarantee;
 use byzsgd::testing::Suite;
-use byzsgd::{Aggregator, Bound, Result};
+use byzsgd::{Aggregator, Bound, ByzSgd, Result};
+use byzsgd_datasets::{ImageBatcher, Normalization, synthetic};
+use byzsgd_models::Model;
 
 /// Per coordinate, the midpoint of the values ranked `f` and `n-f-1`. Needs `n >= 2f+1`.
 #[derive(Debug)]
@@ -88,4 +92,45 @@ fn main() {
     println!(
         "trimmed-midrange passes: identity, permutation invariance, determinism, robustness, bound refusal"
     );
+    train_with_it();
+}
+
+/// The rule as the servers' gradient rule: an MLP on the embedded synthetic data set, 5 replicas
+/// (one equivocating) and 7 workers (two flipping their gradients' sign).
+fn train_with_it() {
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    ad.seed(1);
+    let data = synthetic::generate(4_000, 1_000, 1);
+    let norm = Normalization::synthetic();
+    let model = Model::new("mlp", &ad).expect("mlp");
+    let (test, eval_device) = (data.test.clone(), device.clone());
+    let eval_norm = norm.clone();
+    let trained = ByzSgd::new(
+        model,
+        data.train.clone(),
+        ClassifierBatcher(ImageBatcher::new(norm.clone())),
+        ad,
+    )
+    .servers(5, 1)
+    .server_attack("equivocate")
+    .workers(7, 2)
+    .attack("signflip")
+    // Each replica aggregates the first q_w = n_w - f_w = 5 gradients, 2 of them Byzantine.
+    .rule(|n, f| Ok(Box::new(TrimmedMidrange::new(n, f)?) as Box<dyn Aggregator>))
+    .steps(300)
+    .eval_every(0)
+    .seed(1)
+    .evaluate(move |m: &Model| test_accuracy(m, &test, &eval_norm, &eval_device))
+    .run(&mut |_| {})
+    .expect("training under the user's rule");
+    let replicas = trained.report.final_test_accuracy.expect("a test set");
+    let product = test_accuracy(&trained.model, &data.test, &norm, &device);
+    println!(
+        "trained mlp under trimmed-midrange, signflip workers and an equivocating server: \
+         {:.1}% (first honest replica), {:.1}% (the median of the replicas' models, the product)",
+        100.0 * replicas,
+        100.0 * product
+    );
+    assert!(product > 0.5, "the user's rule did not train the model");
 }

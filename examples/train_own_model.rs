@@ -12,8 +12,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use byzsgd_burn::ByzSgd;
 use byzsgd_burn::Trainable;
-use byzsgd_burn::sim::ByzSgd;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -44,7 +44,7 @@ pub fn accuracy(model: &Model, batch: &LabelledImages) -> f64 {
 }
 
 /// Batches image items as [`LabelledImages`], for [`Model`] (or any classifier of yours with
-/// that batch type) under the [`ByzSgd`](crate::sim::ByzSgd) builder.
+/// that batch type) under the [`ByzSgd`](crate::ByzSgd) builder.
 #[derive(Debug, Clone)]
 pub struct ClassifierBatcher(pub ImageBatcher);
 

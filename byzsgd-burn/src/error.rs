@@ -19,12 +19,9 @@ pub enum BurnError {
     /// A configuration value out of range.
     #[error("bad configuration: {0}")]
     Config(String),
-    /// From the protocol, a rule or an attack.
+    /// From the protocol, a rule, an attack, or a simulated run that stalled.
     #[error(transparent)]
     Core(#[from] byzsgd_core::Error),
-    /// A simulated run could not go on (every node waiting, too many crashes).
-    #[error("the run stalled: {0}")]
-    Stalled(String),
     /// The training data or the user's batches.
     #[error("data: {0}")]
     Data(String),

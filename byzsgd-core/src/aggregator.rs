@@ -66,9 +66,28 @@ pub trait Aggregator: Send + Sync + std::fmt::Debug {
 /// The model-side rule of Distributed Median Contraction: `q_ps` models -> one model.
 ///
 /// Any coordinate-wise robust rule can serve; the default is the coordinate-wise median.
+/// [`registry::build_contraction`](crate::registry::build_contraction) builds the built-in ones
+/// (median, trimmed-mean, phocas, meamed) by name.
 pub trait Contraction: Send + Sync + std::fmt::Debug {
+    /// The rule's short name (`"median"`), for error messages.
+    fn name(&self) -> String;
+
     /// Contracts `models` (`[q, d]`) into one `[d]` model.
     fn contract(&self, models: Tensor<2>) -> Result<Tensor<1>>;
+
+    /// Contracts host-resident models (`q` rows of length `d`) into one model. The built-in rules
+    /// return exactly their [`Aggregator::aggregate_rows`] value (CPU kernel, no tensor round
+    /// trip, bound checked against `q`); the default goes through [`contract`](Self::contract) on
+    /// the default device.
+    fn contract_rows(&self, rows: Rows<'_>) -> Result<Vec<f32>> {
+        let t = crate::rows::matrix_on(
+            rows.as_slice().to_vec(),
+            rows.n(),
+            rows.d(),
+            &Default::default(),
+        );
+        crate::rows::host_vector(self.contract(t)?)
+    }
 }
 
 /// Which implementation a built-in rule runs.

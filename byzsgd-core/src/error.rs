@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-/// Everything that can go wrong building or running an aggregation rule.
+/// Everything that can go wrong building or running a rule, a node or a simulated run.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum Error {
     /// `(n, f)` outside the rule's own bound (ALGORITHMS.md).
@@ -27,6 +27,12 @@ pub enum Error {
     /// A rule's option is out of range or unknown.
     #[error("bad configuration: {0}")]
     Config(String),
+    /// A run could not go on (every node waiting, too many crashes).
+    #[error("the run stalled: {0}")]
+    Stalled(String),
+    /// A node's gradient source (its model or data) failed.
+    #[error("gradient source: {0}")]
+    Source(String),
     /// No rule of that name.
     #[error("unknown rule {name:?}; known rules: {known}")]
     UnknownRule {

@@ -2,7 +2,11 @@
 //!
 //! The trusted-nothing core of byzsgd: the [`Aggregator`] and [`Contraction`] traits over Burn
 //! tensors, every robust aggregation rule of ALGORITHMS.md, and the conformance suite
-//! ([`testing`]) that any rule, built-in or user-written, can run.
+//! ([`testing`]) that any rule, built-in or user-written, can run; the protocol as sans-IO state
+//! machines ([`protocol`]), the node layer every runtime drives ([`node`]: one validated cluster
+//! configuration, server and worker nodes, the gradient-source trait, metrics), and the
+//! in-process simulator runtime ([`sim`]). Nothing here trains a Burn module: `byzsgd-burn`
+//! implements [`node::GradientSource`] for any Burn module.
 //!
 //! Rules take `n` inputs stacked as one `[n, d]` tensor (row = sender) and a declared number of
 //! Byzantine inputs `f`, and return one `[d]` vector. Each is built from a config whose `init()`
@@ -31,10 +35,12 @@ pub mod attacks;
 mod bound;
 mod error;
 pub(crate) mod kernels;
+pub mod node;
 pub mod protocol;
 pub mod registry;
 pub mod rows;
 pub mod rules;
+pub mod sim;
 pub(crate) mod tensor_ops;
 pub mod testing;
 

@@ -1,7 +1,7 @@
 //! Rules by name: what the CLI and configuration files use.
 
 use crate::rules::*;
-use crate::{Aggregator, Bound, Error, Exec, Result};
+use crate::{Aggregator, Bound, Contraction, Error, Exec, Result};
 
 /// What the conformance suite may assert about a rule's output with `f` arbitrary inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,18 @@ pub fn build_with_pre(
     f: usize,
     exec: Exec,
 ) -> Result<Box<dyn Aggregator>> {
-    let inner = build(name, n, f, exec)?;
+    pre_aggregate(pre, n, f, exec, build(name, n, f, exec)?)
+}
+
+/// Puts the pre-aggregation `pre` (`"nnm"`), when given, in front of `inner` (any rule, yours
+/// included) for `n` inputs of which `f` Byzantine.
+pub fn pre_aggregate(
+    pre: Option<&str>,
+    n: usize,
+    f: usize,
+    exec: Exec,
+    inner: Box<dyn Aggregator>,
+) -> Result<Box<dyn Aggregator>> {
     match pre {
         None => Ok(inner),
         Some("nnm") => Ok(Box::new(NnmConfig::new(n, f).with_exec(exec).init(inner)?)),
@@ -159,5 +170,95 @@ pub fn build_with_pre(
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
+    }
+}
+
+/// Builds coordinate-wise rule `name` (median, trimmed-mean, phocas or meamed) as Distributed
+/// Median Contraction's model rule over `n` models with `f` Byzantine, its bound checked; any
+/// other name is an [`Error::Config`] naming those four.
+pub fn build_contraction(
+    name: &str,
+    n: usize,
+    f: usize,
+    exec: Exec,
+) -> Result<Box<dyn Contraction>> {
+    Ok(match name {
+        "median" => Box::new(MedianConfig::new(n, f).with_exec(exec).init()?),
+        "trimmed-mean" => Box::new(TrimmedMeanConfig::new(n, f).with_exec(exec).init()?),
+        "phocas" => Box::new(PhocasConfig::new(n, f).with_exec(exec).init()?),
+        "meamed" => Box::new(MeaMedConfig::new(n, f).with_exec(exec).init()?),
+        _ => {
+            return Err(Error::Config(format!(
+                "{name} is not a coordinate-wise robust rule; the contraction takes median, \
+                 trimmed-mean, phocas or meamed"
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rows;
+    use rand::{Rng, SeedableRng};
+
+    const COORDINATEWISE: [&str; 4] = ["median", "trimmed-mean", "phocas", "meamed"];
+
+    #[test]
+    fn contract_rows_is_aggregate_rows_bit_for_bit() {
+        let seed = 13;
+        println!("seed {seed}");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for name in COORDINATEWISE {
+            for exec in [Exec::Auto, Exec::TensorOps] {
+                for trial in 0..8 {
+                    let f = rng.random_range(0..3);
+                    let n = 2 * f + 1 + rng.random_range(0..4);
+                    let d = rng.random_range(1..300);
+                    let data: Vec<f32> = (0..n * d)
+                        .map(|_| match rng.random_range(0..40) {
+                            0 => f32::NAN,
+                            1 => f32::INFINITY,
+                            2 => f32::NEG_INFINITY,
+                            _ => rng.random_range(-10.0..10.0),
+                        })
+                        .collect();
+                    let rows = Rows::new(&data, n, d).unwrap();
+                    let what = format!("{name} {exec:?} trial {trial} n {n} f {f} d {d}");
+                    let want = build(name, n, f, exec).unwrap().aggregate_rows(rows);
+                    let contraction = build_contraction(name, n, f, exec).unwrap();
+                    assert_eq!(contraction.name(), name, "{what}");
+                    let got = contraction.contract_rows(rows).unwrap();
+                    assert_eq!(bits(&got), bits(&want.unwrap().0), "{what}");
+                }
+            }
+            // Too few models: the same bound error as the aggregator's.
+            let data = [1.0f32, 2.0];
+            let rows = Rows::new(&data, 2, 1).unwrap();
+            let want = build(name, 3, 1, Exec::Auto).unwrap().aggregate_rows(rows);
+            let got = build_contraction(name, 3, 1, Exec::Auto)
+                .unwrap()
+                .contract_rows(rows);
+            assert_eq!(got.unwrap_err(), want.unwrap_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn build_contraction_takes_only_coordinatewise_rules() {
+        for name in ["mda", "average", "krum", "nnm", "no-such-rule"] {
+            let err = build_contraction(name, 5, 1, Exec::Auto).unwrap_err();
+            let Error::Config(msg) = &err else {
+                panic!("{name}: expected a configuration error, got {err:?}");
+            };
+            assert!(msg.starts_with(name), "{msg}");
+            for allowed in COORDINATEWISE {
+                assert!(msg.contains(allowed), "{msg}");
+            }
+        }
+        assert!(matches!(
+            build_contraction("median", 2, 1, Exec::Auto),
+            Err(Error::Bound { .. })
+        ));
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use byzsgd_core::Exec;
 use byzsgd_core::protocol::{
-    Action, ClusterConfig, Event, FilterConfig, Message, Mode, Node, PlainSgd, Record, ServerCore,
-    WorkerCore,
+    Action, ClusterConfig, Event, FilterConfig, Message, Mode, Node, PlainSgd, Record, Refused,
+    ServerCore, WorkerCore,
 };
 use byzsgd_core::registry;
 
@@ -73,7 +73,7 @@ fn server_aggregates_the_first_quorum_and_moves_on() {
         })
         .unwrap();
     assert!(
-        matches!(&dup[0], Action::Record(Record::Dropped { reason, .. }) if reason.contains("second message"))
+        matches!(&dup[0], Action::Record(Record::Dropped { reason, .. }) if *reason == Refused::Duplicate)
     );
     let nan = s
         .handle(Event::Received {
@@ -84,7 +84,7 @@ fn server_aggregates_the_first_quorum_and_moves_on() {
     assert!(matches!(
         &nan[0],
         Action::Record(Record::Dropped {
-            reason: "non-finite values",
+            reason: Refused::NotFinite,
             ..
         })
     ));
@@ -111,7 +111,10 @@ fn server_aggregates_the_first_quorum_and_moves_on() {
         .unwrap();
     assert!(matches!(
         &late[0],
-        Action::Record(Record::Dropped { reason: "late", .. })
+        Action::Record(Record::Dropped {
+            reason: Refused::Late,
+            ..
+        })
     ));
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use byzsgd_core::Exec;
 use byzsgd_core::attacks::ReverseModel;
 use byzsgd_core::protocol::{
-    Action, ByzantineServer, ClusterConfig, Event, FilterConfig, Message, Mode, Node, PlainSgd,
-    Record, ServerCore, Timer, WorkerCore,
+    Action, ByzantineServer, ClusterConfig, Event, Filter, FilterConfig, Message, Mode, Node,
+    PlainSgd, Record, ServerCore, Timer, WorkerCore,
 };
 use byzsgd_core::registry;
 
@@ -62,7 +62,7 @@ fn compute_at(actions: &[Action]) -> Option<Vec<f32>> {
     })
 }
 
-fn rejected(actions: &[Action]) -> Option<(usize, &'static str)> {
+fn rejected(actions: &[Action]) -> Option<(usize, Filter)> {
     actions.iter().find_map(|a| match a {
         Action::Record(Record::Rejected { server, filter, .. }) => Some((*server, *filter)),
         _ => None,
@@ -111,7 +111,7 @@ fn the_distance_filter_rejects_a_far_model_and_the_next_server_is_asked() {
     let out = w.handle(model(1, 1, vec![100.0, 100.0])).unwrap();
     assert_eq!(compute_at(&out), Some(vec![100.0, 100.0]));
     let out = w.handle(computed(1, vec![1.0, 1.0])).unwrap();
-    assert_eq!(rejected(&out), Some((1, "distance")));
+    assert_eq!(rejected(&out), Some((1, Filter::Distance)));
     assert!(!sent_gradient(&out));
     assert_eq!(pulls(&out), vec![2]);
     // Server 2 replies with the model the worker expects (θ − η g): accepted and sent.
@@ -145,7 +145,7 @@ fn the_lipschitz_filter_rejects_a_gradient_jump_once_warm() {
     w.handle(model(asked, t, theta(t))).unwrap();
     let out = w.handle(computed(t, vec![10.0, 0.0])).unwrap();
     let (server, filter) = rejected(&out).expect("rejected");
-    assert_eq!((server, filter), (asked, "lipschitz"));
+    assert_eq!((server, filter), (asked, Filter::Lipschitz));
     let next = pulls(&out)[0];
     assert_eq!(next, (asked + 1) % 5);
     w.handle(model(next, t, theta(t))).unwrap();
@@ -166,7 +166,7 @@ fn a_silent_server_times_out_and_all_rejected_falls_back_to_the_median() {
             attempt: 0,
         }))
         .unwrap();
-    assert_eq!(rejected(&out), Some((1, "timeout")));
+    assert_eq!(rejected(&out), Some((1, Filter::Timeout)));
     assert_eq!(pulls(&out), vec![2]);
     // Servers 2, 3, 4, 0 all reply with far models: each rejected by the distance filter.
     let far = [50.0, 60.0, -70.0, 80.0];
@@ -174,7 +174,7 @@ fn a_silent_server_times_out_and_all_rejected_falls_back_to_the_median() {
         let s = (1 + attempt) % 5;
         w.handle(model(s, 1, vec![v])).unwrap();
         let out = w.handle(computed(1, vec![1.0])).unwrap();
-        assert_eq!(rejected(&out), Some((s, "distance")));
+        assert_eq!(rejected(&out), Some((s, Filter::Distance)));
         if attempt < 4 {
             assert_eq!(pulls(&out), vec![(s + 1) % 5]);
         } else {
@@ -334,7 +334,9 @@ fn a_sync_cluster_rejects_a_byzantine_server_and_converges() {
         }
     }
     assert!(
-        rejections.iter().any(|&(s, f)| s == 4 && f == "distance"),
+        rejections
+            .iter()
+            .any(|&(s, f)| s == 4 && f == Filter::Distance),
         "the Byzantine server's replies were never rejected: {rejections:?}"
     );
     assert!(

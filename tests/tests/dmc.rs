@@ -3,11 +3,13 @@
 //! replicas' mean diameter over the run must be at least 5x smaller with gathers than without.
 
 use burn::tensor::Device;
-use byzsgd_burn::sim::{Report, SimConfig, train_classifier};
+use byzsgd_burn::train_classifier;
+use byzsgd_core::node::ClusterSpec;
+use byzsgd_core::sim::Report;
 use byzsgd_datasets::{Normalization, synthetic};
 
 fn run(gather_period: u64) -> Report {
-    let mut cfg = SimConfig {
+    let mut cfg = ClusterSpec {
         gather_period: Some(gather_period),
         server_attack: "equivocate".into(),
         attack: "alie".into(),
@@ -15,7 +17,7 @@ fn run(gather_period: u64) -> Report {
         eval_every: 0,
         seed: 3,
         threads: 2,
-        ..SimConfig::default()
+        ..ClusterSpec::default()
     };
     cfg.network.jitter = 1.0;
     println!("seed {}", cfg.seed);

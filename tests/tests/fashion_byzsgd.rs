@@ -9,7 +9,8 @@
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
-use byzsgd_burn::sim::{SimConfig, train_classifier};
+use byzsgd_burn::train_classifier;
+use byzsgd_core::node::ClusterSpec;
 use byzsgd_datasets::{Normalization, Split, load_fashion_mnist_default};
 
 fn data() -> &'static Split {
@@ -24,8 +25,8 @@ fn steps() -> u64 {
         .unwrap_or(500)
 }
 
-fn config(attack: &str, gar: &str) -> SimConfig {
-    SimConfig {
+fn config(attack: &str, gar: &str) -> ClusterSpec {
+    ClusterSpec {
         attack: attack.into(),
         gar: gar.into(),
         server_attack: "equivocate".into(),
@@ -34,7 +35,7 @@ fn config(attack: &str, gar: &str) -> SimConfig {
         eval_every: 0,
         seed: 1,
         threads: 2,
-        ..SimConfig::default()
+        ..ClusterSpec::default()
     }
 }
 
@@ -123,7 +124,7 @@ fn averaging_falls_to_foe_10() {
 #[test]
 fn same_seed_same_model_hash() {
     let run = || {
-        let cfg = SimConfig {
+        let cfg = ClusterSpec {
             steps: 30,
             ..config("alie", "mda")
         };

@@ -4,8 +4,8 @@
 //! see ([`View`]): its own honest gradient, and, when omniscient (the simulator hands them over),
 //! the honest gradients of the step and the rule in use. Server attacks ([`ServerAttack`]) decide
 //! the model a Byzantine replica sends to each recipient, or nothing. Data-level attacks (label
-//! flipping) live where the data is; [`parse_worker_attack`] knows their names so configuration
-//! can be checked in one place.
+//! flipping) say so ([`WorkerAttack::flips_labels`]) and the worker's gradient source acts on
+//! them; [`parse_worker_attack`] knows every name, so configuration is checked in one place.
 
 mod adaptive;
 mod server;
@@ -18,7 +18,7 @@ pub use server::{
     parse_server_attack,
 };
 pub use stats::{alie_default_z, mean_std};
-pub use vector::{Alie, Foe, Gaussian, Honest, Mimic, NonFinite, Reverse, SignFlip};
+pub use vector::{Alie, Foe, Gaussian, Honest, LabelFlip, Mimic, NonFinite, Reverse, SignFlip};
 
 use rand_chacha::ChaCha8Rng;
 
@@ -47,12 +47,18 @@ pub trait WorkerAttack: Send + std::fmt::Debug {
 
     /// The vector to send this step.
     fn craft(&mut self, view: &mut View<'_>) -> Vec<f32>;
+
+    /// Whether the attack acts on the data rather than on vectors: the worker's gradient source
+    /// trains on flipped labels (`label 9 − y`) and `craft` sends that gradient unchanged.
+    fn flips_labels(&self) -> bool {
+        false
+    }
 }
 
 /// A worker attack by name: `none` (follows the protocol: the honest baseline with the same
 /// quorums), `alie[:z|:auto]`, `foe[:eps|:auto]`, `signflip`, `reverse[:scale]`,
-/// `gaussian[:sigma]`, `mimic`, `nan`, `inf`. (`labelflip` acts on data, not vectors: the data
-/// layer implements it; here it is refused with that explanation.)
+/// `gaussian[:sigma]`, `mimic`, `nan`, `inf`, and `labelflip` ([`LabelFlip`], which acts on the
+/// worker's data: see [`WorkerAttack::flips_labels`]).
 pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
     let (name, arg) = spec
         .split_once(':')
@@ -91,11 +97,7 @@ pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
         ("mimic", _) => none(Box::new(Mimic))?,
         ("nan", _) => none(Box::new(NonFinite(f32::NAN)))?,
         ("inf", _) => none(Box::new(NonFinite(f32::INFINITY)))?,
-        ("labelflip", _) => {
-            return Err(Error::Config(
-                "labelflip acts on the data (train on label 9 - y), not on vectors: use the data layer's label flip".into(),
-            ));
-        }
+        ("labelflip", _) => none(Box::new(LabelFlip))?,
         _ => {
             return Err(Error::Config(format!(
                 "unknown worker attack {spec:?}; known: none, alie[:z|:auto], foe[:eps|:auto], signflip, reverse[:scale], \

@@ -149,3 +149,22 @@ impl WorkerAttack for Honest {
         view.own.to_vec()
     }
 }
+
+/// Label flipping: a data-level attack. The worker's gradient source trains on flipped labels
+/// (`label 9 − y`; [`WorkerAttack::flips_labels`]) and the worker sends that gradient as it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LabelFlip;
+
+impl WorkerAttack for LabelFlip {
+    fn name(&self) -> String {
+        "labelflip".into()
+    }
+
+    fn craft(&mut self, view: &mut View<'_>) -> Vec<f32> {
+        view.own.to_vec()
+    }
+
+    fn flips_labels(&self) -> bool {
+        true
+    }
+}

@@ -18,10 +18,20 @@ pub enum Refused {
     WrongDimension,
     /// It holds NaN or ±Inf.
     NotFinite,
+    /// A message this node never takes (e.g. a gradient sent to a worker).
+    Unexpected,
+    /// A computed gradient for a step the worker did not ask for.
+    NotAsked,
 }
 
 impl Refused {
-    /// A short reason for records.
+    /// Whether the message's contents were malformed (as opposed to its timing or its kind):
+    /// what the metrics count as refused.
+    pub fn malformed(self) -> bool {
+        matches!(self, Refused::NotFinite | Refused::WrongDimension)
+    }
+
+    /// A short reason for logs.
     pub fn reason(self) -> &'static str {
         match self {
             Refused::Late => "late",
@@ -29,6 +39,8 @@ impl Refused {
             Refused::Duplicate => "second message from this sender for this step",
             Refused::WrongDimension => "wrong dimension",
             Refused::NotFinite => "non-finite values",
+            Refused::Unexpected => "unexpected message",
+            Refused::NotAsked => "gradient for a step not asked",
         }
     }
 }

@@ -1,16 +1,20 @@
-//! A Byzantine replica: a correct [`ServerCore`] whose outgoing models pass through a
-//! [`ServerAttack`], which decides what each recipient gets, if anything. Everything else (what
-//! it receives, its own state) is the correct machine's, so the attack sees the model a correct
-//! replica would send.
+//! Byzantine nodes as wrappers over correct ones: a [`ByzantineServer`] is a correct
+//! [`ServerCore`] whose outgoing models pass through a [`ServerAttack`], a [`ByzantineWorker`] a
+//! correct [`WorkerCore`] whose outgoing gradients pass through a [`WorkerAttack`]. Everything
+//! else (what they receive, their own state) is the correct machine's, so an attack sees what a
+//! correct node would send. A Byzantine worker sees only its own gradient, as over a real
+//! network; the simulator's omniscient adversary, which sees every honest gradient of the step,
+//! drives correct workers instead.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 use super::server::ServerCore;
-use super::types::{Action, Event, Message};
-use crate::Result;
-use crate::attacks::ServerAttack;
+use super::types::{Action, Event, Message, Node, Vector};
+use super::worker::WorkerCore;
+use crate::attacks::{ServerAttack, View, WorkerAttack};
+use crate::{Aggregator, Result, Rows};
 
 /// A correct replica driven by a [`ServerAttack`] on every model it sends.
 #[derive(Debug)]
@@ -40,6 +44,13 @@ impl ByzantineServer {
         &self.core
     }
 
+    /// What it would send `to` now: the attack applied to the correct model.
+    pub fn model_for(&mut self, to: Node) -> Option<Vec<f32>> {
+        let step = self.core.step();
+        self.attack
+            .model_for(to, self.core.params(), step, &mut self.rng)
+    }
+
     /// Handles `event` as a correct replica would, then rewrites (or drops) every model it sends.
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
         let actions = self.core.handle(event)?;
@@ -64,5 +75,87 @@ impl ByzantineServer {
             }
         }
         Ok(out)
+    }
+}
+
+/// A correct worker driven by a [`WorkerAttack`] on the gradient it sends each step (one crafted
+/// vector per step, the same to every server; an equivocating worker gains nothing, since every
+/// server aggregates on its own). The attack sees the worker's own gradient (after momentum) as
+/// its only estimate of the honest ones.
+#[derive(Debug)]
+pub struct ByzantineWorker {
+    core: WorkerCore,
+    attack: Box<dyn WorkerAttack>,
+    rule: Option<Box<dyn Aggregator>>,
+    byzantine: usize,
+    rng: ChaCha8Rng,
+    crafted: Option<(u64, Vector)>,
+}
+
+impl ByzantineWorker {
+    /// Wraps `core`; `rule` is the servers' (for adaptive attacks), `byzantine` the number of
+    /// Byzantine workers, and the attack's randomness comes from `seed`.
+    pub fn new(
+        core: WorkerCore,
+        attack: Box<dyn WorkerAttack>,
+        rule: Option<Box<dyn Aggregator>>,
+        byzantine: usize,
+        seed: u64,
+    ) -> Self {
+        Self {
+            core,
+            attack,
+            rule,
+            byzantine,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            crafted: None,
+        }
+    }
+
+    /// The attack's name.
+    pub fn attack(&self) -> String {
+        self.attack.name()
+    }
+
+    /// The correct machine underneath.
+    pub fn core(&self) -> &WorkerCore {
+        &self.core
+    }
+
+    /// Handles `event` as a correct worker would, then replaces every gradient it sends.
+    pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
+        let mut actions = self.core.handle(event)?;
+        for action in &mut actions {
+            if let Action::Send {
+                msg: Message::Gradient { step, grad },
+                ..
+            } = action
+            {
+                *grad = self.craft(*step, grad)?;
+            }
+        }
+        Ok(actions)
+    }
+
+    fn craft(&mut self, step: u64, own: &Vector) -> Result<Vector> {
+        if let Some((s, v)) = &self.crafted
+            && *s == step
+        {
+            return Ok(v.clone());
+        }
+        let v: Vector = if self.attack.flips_labels() {
+            own.clone()
+        } else {
+            let mut view = View {
+                own,
+                honest: Rows::new(own, 1, own.len())?,
+                rule: self.rule.as_deref(),
+                byzantine: self.byzantine,
+                rng: &mut self.rng,
+            };
+            Arc::new(self.attack.craft(&mut view))
+        };
+        self.crafted = Some((step, v.clone()));
+        Ok(v)
     }
 }

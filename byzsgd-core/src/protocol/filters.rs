@@ -46,11 +46,32 @@ impl FilterConfig {
     }
 }
 
+/// What rejected a synchronous worker's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Filter {
+    /// The Lipschitz filter: the gradient moved too much for how much the model moved.
+    Lipschitz,
+    /// The distance filter: the model is too far from where the worker's last step leads.
+    Distance,
+    /// No reply before the pull timeout.
+    Timeout,
+}
+
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Filter::Lipschitz => "lipschitz",
+            Filter::Distance => "distance",
+            Filter::Timeout => "timeout",
+        })
+    }
+}
+
 /// Why a reply was rejected.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rejection {
-    /// `"lipschitz"` or `"distance"`.
-    pub filter: &'static str,
+    /// Which filter.
+    pub filter: Filter,
     /// The statistic.
     pub value: f64,
     /// The threshold it exceeded.
@@ -138,7 +159,7 @@ impl Filters {
             let value = s.from_local.sqrt();
             if value.is_nan() || value > threshold {
                 return Err(Rejection {
-                    filter: "distance",
+                    filter: Filter::Distance,
                     value,
                     threshold,
                 });
@@ -153,7 +174,7 @@ impl Filters {
             let threshold = self.percentile();
             if k.is_nan() || k > threshold {
                 Err(Rejection {
-                    filter: "lipschitz",
+                    filter: Filter::Lipschitz,
                     value: k,
                     threshold,
                 })

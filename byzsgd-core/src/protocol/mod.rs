@@ -32,9 +32,9 @@ mod update;
 mod worker;
 
 pub use buffer::{Refused, StepBuffer};
-pub use byzantine::ByzantineServer;
+pub use byzantine::{ByzantineServer, ByzantineWorker};
 pub use config::{ClusterConfig, Mode};
-pub use filters::{FilterConfig, Filters, Rejection};
+pub use filters::{Filter, FilterConfig, Filters, Rejection};
 pub use server::ServerCore;
 pub use types::{Action, Event, Message, Node, Record, Timer, Vector};
 pub use update::{PlainSgd, Update};

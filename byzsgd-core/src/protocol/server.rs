@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use super::buffer::StepBuffer;
+use super::buffer::{Refused, StepBuffer};
 use super::config::{ClusterConfig, Mode};
 use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
 use super::update::Update;
-use crate::{Aggregator, MedianConfig, Result, Rows};
+use crate::{Aggregator, Contraction, MedianConfig, Result, Rows};
 
 /// Where a server is within its step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct ServerCore {
     cluster: ClusterConfig,
     params: Vec<f32>,
     rule: Box<dyn Aggregator>,
-    contraction: Box<dyn Aggregator>,
+    contraction: Box<dyn Contraction>,
     update: Box<dyn Update>,
     step: u64,
     phase: Phase,
@@ -73,13 +73,12 @@ impl ServerCore {
     }
 
     /// Replaces the gathers' contraction (the coordinate-wise median by default) with
-    /// `contraction`, checked against the `q_ps` models it will receive.
-    pub fn with_contraction(mut self, contraction: Box<dyn Aggregator>) -> Result<Self> {
-        contraction
-            .bound()
-            .check(&contraction.name(), self.cluster.q_ps(), contraction.f())?;
+    /// `contraction` (built for the `q_ps` models it will receive, e.g. by
+    /// [`registry::build_contraction`](crate::registry::build_contraction), which checks its
+    /// bound).
+    pub fn with_contraction(mut self, contraction: Box<dyn Contraction>) -> Self {
         self.contraction = contraction;
-        Ok(self)
+        self
     }
 
     /// This replica's id.
@@ -126,7 +125,7 @@ impl ServerCore {
                         out.push(Action::Record(Record::Dropped {
                             from,
                             step,
-                            reason: "unexpected message",
+                            reason: Refused::Unexpected,
                         }));
                         return Ok(out);
                     }
@@ -135,7 +134,7 @@ impl ServerCore {
                     out.push(Action::Record(Record::Dropped {
                         from,
                         step,
-                        reason: why.reason(),
+                        reason: why,
                     }));
                 }
                 self.progress(&mut out)?;
@@ -187,7 +186,7 @@ impl ServerCore {
                             out.push(Action::Record(Record::Dropped {
                                 from,
                                 step: self.step,
-                                reason: why.reason(),
+                                reason: why,
                             }));
                         }
                         for s in (0..self.cluster.n_ps).filter(|&s| s != self.id) {
@@ -207,9 +206,9 @@ impl ServerCore {
                 Phase::Gathering if self.models.count(self.step) >= self.cluster.q_ps() => {
                     let q = self.cluster.q_ps();
                     let (rows, from) = self.models.take(self.step, q);
-                    let (median, _) =
+                    let median =
                         self.contraction
-                            .aggregate_rows(Rows::new(&rows, q, self.params.len())?)?;
+                            .contract_rows(Rows::new(&rows, q, self.params.len())?)?;
                     self.params = median;
                     out.push(Action::Record(Record::Gathered {
                         step: self.step,
@@ -279,7 +278,7 @@ impl ServerCore {
             out.push(Action::Record(Record::Dropped {
                 from: Node::Worker(worker),
                 step,
-                reason: "too far ahead",
+                reason: Refused::TooFarAhead,
             }));
         }
     }

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use super::buffer::Refused;
+use super::filters::Filter;
+
 /// A flat vector (model or gradient), shared rather than copied when broadcast.
 pub type Vector = Arc<Vec<f32>>;
 
@@ -151,7 +154,7 @@ pub enum Record {
         /// Its step.
         step: u64,
         /// Why.
-        reason: &'static str,
+        reason: Refused,
     },
     /// A server finished `step`: its model after the update (`gathered: false`, recorded before a
     /// gather) or after the gather's contraction (`gathered: true`).
@@ -179,8 +182,8 @@ pub enum Record {
         step: u64,
         /// The server whose reply was rejected.
         server: usize,
-        /// The filter that rejected it: `"lipschitz"`, `"distance"` or `"timeout"`.
-        filter: &'static str,
+        /// What rejected it.
+        filter: Filter,
         /// The filter's statistic (`k_t`, the distance; 0 for a timeout).
         value: f64,
         /// The threshold it exceeded.

@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
-use super::buffer::StepBuffer;
+use super::buffer::{Refused, StepBuffer};
 use super::config::{ClusterConfig, Mode};
-use super::filters::{FilterConfig, Filters};
+use super::filters::{Filter, FilterConfig, Filters};
 use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
 use crate::{Aggregator, MedianConfig, Result, Rows};
 
@@ -48,6 +48,10 @@ pub struct WorkerCore {
     filters: Filters,
     /// Sync: the replies of this step so far, in the order asked.
     replies: Vec<(usize, Vector)>,
+    /// Momentum `β` (0: none, the paper's algorithm).
+    momentum: f32,
+    /// The velocity `v ← β v + (1 − β) g` it sends, once it has sent one.
+    velocity: Option<Vec<f32>>,
 }
 
 impl WorkerCore {
@@ -71,7 +75,18 @@ impl WorkerCore {
             models: StepBuffer::new(dim, window),
             filters: Filters::new(filters, cluster),
             replies: Vec::new(),
+            momentum: 0.0,
+            velocity: None,
         })
+    }
+
+    /// Sends the velocity `v ← β v + (1 − β) g` (`v` starts at the first gradient) rather than
+    /// the gradient `g`: worker momentum, the literature's defence against attacks that hide in
+    /// the honest gradients' spread (Karimireddy et al. 2021). `β = 0` is the paper's algorithm.
+    /// The filters of the synchronous variant check the gradient, not the velocity.
+    pub fn with_momentum(mut self, beta: f64) -> Self {
+        self.momentum = beta as f32;
+        self
     }
 
     /// This worker's id.
@@ -97,7 +112,7 @@ impl WorkerCore {
                 out.push(Action::Record(Record::Dropped {
                     from,
                     step: msg.step(),
-                    reason: "unexpected message",
+                    reason: Refused::Unexpected,
                 }));
             }
             Event::GradientComputed { step, grad, loss } if step == self.step => {
@@ -107,7 +122,7 @@ impl WorkerCore {
                 out.push(Action::Record(Record::Dropped {
                     from: Node::Worker(self.id),
                     step,
-                    reason: "gradient for a step not asked",
+                    reason: Refused::NotAsked,
                 }));
             }
             Event::Timer(Timer::PullTimeout { step, attempt }) if step == self.step => {
@@ -117,7 +132,7 @@ impl WorkerCore {
                     out.push(Action::Record(Record::Rejected {
                         step,
                         server: self.server_for(attempt),
-                        filter: "timeout",
+                        filter: Filter::Timeout,
                         value: 0.0,
                         threshold: 0.0,
                     }));
@@ -232,7 +247,7 @@ impl WorkerCore {
             out.push(Action::Record(Record::Dropped {
                 from: Node::Server(s),
                 step,
-                reason: why.reason(),
+                reason: why,
             }));
             return Ok(());
         }
@@ -275,6 +290,25 @@ impl WorkerCore {
         Ok(())
     }
 
+    /// What it sends for gradient `g`: `g` itself without momentum, else the updated velocity.
+    fn velocity(&mut self, g: Vector) -> Vector {
+        let beta = self.momentum;
+        if beta == 0.0 {
+            return g;
+        }
+        let v = match self.velocity.take() {
+            Some(mut v) => {
+                for (v, g) in v.iter_mut().zip(g.iter()) {
+                    *v = beta * *v + (1.0 - beta) * g;
+                }
+                v
+            }
+            None => g.to_vec(),
+        };
+        self.velocity = Some(v.clone());
+        Arc::new(v)
+    }
+
     fn computed(&mut self, grad: Vector, loss: f32, out: &mut Vec<Action>) -> Result<()> {
         let step = self.step;
         // Until the next pull or quorum, nothing is awaited (restored below if the gradient was
@@ -308,12 +342,13 @@ impl WorkerCore {
                 out.push(Action::Record(Record::Dropped {
                     from: Node::Worker(self.id),
                     step,
-                    reason: "gradient for a step not asked",
+                    reason: Refused::NotAsked,
                 }));
                 return Ok(());
             }
         }
         out.push(Action::Record(Record::Loss { step, loss }));
+        let grad = self.velocity(grad);
         for s in 0..self.cluster.n_ps {
             out.push(Action::Send {
                 to: Node::Server(s),

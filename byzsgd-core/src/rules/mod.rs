@@ -1,35 +1,42 @@
-//! The built-in rules, one per file. Each is built from a config whose `init()` checks the rule's
-//! `(n, f)` bound once; each aggregation re-checks the bound against the rows it is given.
+//! The built-in rules, one per file (the four coordinate-wise ones share `coordinatewise.rs`).
+//! Each is built from a config whose `init()` checks the rule's `(n, f)` bound once; each
+//! aggregation re-checks the bound against the rows it is given.
 
 mod average;
 mod bulyan;
 mod centered_clipping;
+mod coordinatewise;
 mod geometric_median;
 mod krum;
 mod mda;
-mod meamed;
-mod median;
 mod multi_krum;
 mod nnm;
-mod phocas;
-mod trimmed_mean;
 
 pub use average::{Average, AverageConfig};
 pub use bulyan::{Bulyan, BulyanConfig};
 pub use centered_clipping::{CenteredClipping, CenteredClippingConfig};
+pub use coordinatewise::{
+    MeaMed, MeaMedConfig, Median, MedianConfig, Phocas, PhocasConfig, TrimmedMean,
+    TrimmedMeanConfig,
+};
 pub use geometric_median::{GeometricMedian, GeometricMedianConfig};
 pub use krum::{Krum, KrumConfig, krum_scores};
 pub use mda::{Mda, MdaConfig, min_diameter_subset};
-pub use meamed::{MeaMed, MeaMedConfig};
-pub use median::{Median, MedianConfig};
 pub use multi_krum::{MultiKrum, MultiKrumConfig};
 pub use nnm::{Nnm, NnmConfig};
-pub use phocas::{Phocas, PhocasConfig};
-pub use trimmed_mean::{TrimmedMean, TrimmedMeanConfig};
 
-/// Declares a rule config with `n`, `f` and `exec`, and `init()` checking `bound` for `name`.
+/// Declares a rule config with `n`, `f` and `exec`, and `init()` checking `bound` for `name`. Doc
+/// attributes after `=>` go on the rule type (default: "The rule built by its config.").
 macro_rules! simple_config {
     ($(#[$doc:meta])* $config:ident => $rule:ident, $name:expr, $bound:expr) => {
+        $crate::rules::simple_config!(
+            $(#[$doc])* $config => #[doc = "The rule built by its config."] $rule, $name, $bound
+        );
+    };
+    (
+        $(#[$doc:meta])* $config:ident => $(#[$rule_doc:meta])+ $rule:ident,
+        $name:expr, $bound:expr
+    ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq)]
         pub struct $config {
@@ -60,7 +67,7 @@ macro_rules! simple_config {
             }
         }
 
-        /// The rule built by its config.
+        $(#[$rule_doc])+
         #[derive(Debug, Clone)]
         pub struct $rule {
             f: usize,

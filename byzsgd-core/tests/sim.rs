@@ -1,18 +1,19 @@
 //! The simulator on a noisy quadratic (fast, no data): determinism, Distributed Median
 //! Contraction, crashes and partitions, the synchronous variant, and configuration errors.
 
-use byzsgd_burn::sim::{Crash, Oracle, Partition, Report, SimConfig, Simulation};
-use byzsgd_burn::{BurnError, Result};
-use byzsgd_core::protocol::{PlainSgd, Update};
+use byzsgd_core::node::{ClusterSpec, GradientSource};
+use byzsgd_core::sim::{Crash, Partition, Report, Simulation};
+use byzsgd_core::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Worker `w` at step `t` sees `0.5 |θ - c|²` plus seeded noise of scale `noise` on its gradient;
-/// flipped labels aim at `-c`. Its "test accuracy" is `1 / (1 + |θ - c|)`.
+/// workers in `flipped` (label flipping) aim at `-c`. Its "test accuracy" is `1 / (1 + |θ - c|)`.
 #[derive(Clone)]
 struct Quadratic {
     dim: usize,
     noise: f32,
+    flipped: Vec<usize>,
 }
 
 impl Quadratic {
@@ -21,16 +22,16 @@ impl Quadratic {
     }
 }
 
-impl Oracle for Quadratic {
+impl GradientSource for Quadratic {
     fn dim(&self) -> usize {
         self.dim
     }
     fn initial_params(&self) -> Vec<f32> {
         vec![0.0; self.dim]
     }
-    fn gradient(&mut self, w: usize, t: u64, p: &[f32], flip: bool) -> Result<(Vec<f32>, f32)> {
+    fn gradient(&mut self, w: usize, t: u64, p: &[f32]) -> Result<(Vec<f32>, f32)> {
         let mut rng = ChaCha8Rng::seed_from_u64(t * 1000 + w as u64);
-        let sign = if flip { -1.0 } else { 1.0 };
+        let sign = if self.flipped.contains(&w) { -1.0 } else { 1.0 };
         let g: Vec<f32> = p
             .iter()
             .enumerate()
@@ -47,35 +48,37 @@ impl Oracle for Quadratic {
             .sum();
         Ok(Some(1.0 / (1.0 + d.sqrt() as f64)))
     }
-    fn fork(&self) -> Box<dyn Oracle> {
+    fn fork(&self) -> Box<dyn GradientSource> {
         Box::new(self.clone())
     }
 }
 
-fn base() -> SimConfig {
-    SimConfig {
+fn base() -> ClusterSpec {
+    ClusterSpec {
         steps: 60,
         lr: "0.1".into(),
         momentum: 0.0,
         eval_every: 20,
         threads: 2,
         gather_period: Some(5),
-        ..SimConfig::default()
+        ..ClusterSpec::default()
     }
 }
 
-fn run(cfg: SimConfig, noise: f32) -> Result<Report> {
-    let lr = cfg.lr.parse::<f32>().unwrap_or(0.1);
-    let sim = Simulation::new(
-        cfg,
-        Box::new(Quadratic { dim: 20, noise }),
-        Box::new(move || Box::new(PlainSgd { lr }) as Box<dyn Update>),
-    )?;
-    sim.run(&mut |_| {})
+fn quadratic(dim: usize, noise: f32) -> Box<Quadratic> {
+    Box::new(Quadratic {
+        dim,
+        noise,
+        flipped: Vec::new(),
+    })
+}
+
+fn run(cfg: ClusterSpec, noise: f32) -> Result<Report> {
+    Simulation::new(cfg.resolve()?, quadratic(20, noise)).run(&mut |_| {})
 }
 
 fn distance_to_target(p: &[f32]) -> f32 {
-    let q = Quadratic { dim: 0, noise: 0.0 };
+    let q = quadratic(0, 0.0);
     p.iter()
         .enumerate()
         .map(|(i, x)| (x - q.target(i)).powi(2))
@@ -86,7 +89,7 @@ fn distance_to_target(p: &[f32]) -> f32 {
 #[test]
 fn same_seed_same_model_whatever_the_threads() {
     let a = run(
-        SimConfig {
+        ClusterSpec {
             threads: 1,
             ..base()
         },
@@ -94,14 +97,14 @@ fn same_seed_same_model_whatever_the_threads() {
     )
     .unwrap();
     let b = run(
-        SimConfig {
+        ClusterSpec {
             threads: 3,
             ..base()
         },
         1.0,
     )
     .unwrap();
-    let c = run(SimConfig { seed: 2, ..base() }, 1.0).unwrap();
+    let c = run(ClusterSpec { seed: 2, ..base() }, 1.0).unwrap();
     println!(
         "hashes {:016x} {:016x} {:016x}",
         a.model_hash, b.model_hash, c.model_hash
@@ -141,7 +144,7 @@ fn distributed_median_contraction_keeps_the_replicas_together() {
     // Nothing pulls two replicas together but the gathers (workers compute at the median, so
     // every replica applies gradients taken at the same points): without them the difference is
     // a random walk, growing like the square root of the steps.
-    let mut cfg = SimConfig {
+    let mut cfg = ClusterSpec {
         steps: 400,
         lr: "0.01".into(),
         attack: "gaussian:5".into(),
@@ -149,7 +152,7 @@ fn distributed_median_contraction_keeps_the_replicas_together() {
     };
     cfg.network.jitter = 1.0;
     let with = run(
-        SimConfig {
+        ClusterSpec {
             gather_period: Some(3),
             ..cfg.clone()
         },
@@ -157,7 +160,7 @@ fn distributed_median_contraction_keeps_the_replicas_together() {
     )
     .unwrap();
     let without = run(
-        SimConfig {
+        ClusterSpec {
             gather_period: Some(0),
             ..cfg
         },
@@ -181,7 +184,7 @@ fn distributed_median_contraction_keeps_the_replicas_together() {
 fn crashes_losses_and_a_healing_partition_are_survived() {
     // The one fault the replicas tolerate is a crash of an honest replica (s1) this time: the
     // last replica follows the protocol. Worker w6 crashes too, 5% of transmissions are lost.
-    let mut cfg = SimConfig {
+    let mut cfg = ClusterSpec {
         server_attack: "none".into(),
         ..base()
     };
@@ -227,13 +230,13 @@ fn a_quorum_that_cannot_form_is_an_error_not_a_hang() {
         })
         .collect();
     let err = run(cfg, 1.0).unwrap_err();
-    assert!(matches!(err, BurnError::Stalled(_)), "{err}");
+    assert!(matches!(err, Error::Stalled(_)), "{err}");
     assert!(err.to_string().contains("honest servers at steps"), "{err}");
 }
 
 #[test]
 fn synchronous_mode_rejects_a_reversing_server_and_learns() {
-    let cfg = SimConfig {
+    let cfg = ClusterSpec {
         mode: "sync".into(),
         server_attack: "reverse".into(),
         attack: "signflip".into(),
@@ -257,56 +260,56 @@ fn synchronous_mode_rejects_a_reversing_server_and_learns() {
 fn bad_configurations_fail_before_anything_runs() {
     let cases = [
         (
-            SimConfig {
+            ClusterSpec {
                 servers: 4,
                 ..base()
             },
             "n_ps >= 3 f_ps + 2",
         ),
         (
-            SimConfig {
+            ClusterSpec {
                 byz_workers: 3,
                 ..base()
             },
             "n_w >= 3 f_w + 1",
         ),
         (
-            SimConfig {
+            ClusterSpec {
                 gar: "krum".into(),
                 ..base()
             },
             "krum needs n >= 2f+3",
         ),
         (
-            SimConfig {
+            ClusterSpec {
                 attack: "alie:x".into(),
                 ..base()
             },
             "not a finite number",
         ),
         (
-            SimConfig {
+            ClusterSpec {
                 attack: "bogus".into(),
                 ..base()
             },
             "unknown worker attack",
         ),
         (
-            SimConfig {
+            ClusterSpec {
                 server_attack: "lie".into(),
                 ..base()
             },
             "unknown server attack",
         ),
         (
-            SimConfig {
+            ClusterSpec {
                 mode: "fast".into(),
                 ..base()
             },
             "unknown mode",
         ),
         (
-            SimConfig {
+            ClusterSpec {
                 lr: "-1".into(),
                 ..base()
             },
@@ -314,13 +317,7 @@ fn bad_configurations_fail_before_anything_runs() {
         ),
     ];
     for (cfg, want) in cases {
-        let err = Simulation::new(
-            cfg,
-            Box::new(Quadratic { dim: 2, noise: 0.0 }),
-            Box::new(|| Box::new(PlainSgd { lr: 0.1 }) as Box<dyn Update>),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = cfg.resolve().unwrap_err().to_string();
         assert!(err.contains(want), "{err:?} should mention {want:?}");
     }
 }
@@ -329,13 +326,13 @@ fn bad_configurations_fail_before_anything_runs() {
 /// estimate from their own, as they must over a network. Both runs complete, and they differ.
 #[test]
 fn attackers_can_be_limited_to_their_own_data() {
-    let cfg = SimConfig {
+    let cfg = ClusterSpec {
         attack: "alie".into(),
         ..base()
     };
     let omniscient = run(cfg.clone(), 1.0).unwrap();
     let own = run(
-        SimConfig {
+        ClusterSpec {
             attack_own_data: true,
             ..cfg
         },
@@ -349,7 +346,7 @@ fn attackers_can_be_limited_to_their_own_data() {
 /// A diverging run (plain averaging under a strong attack) ends as a result, not an error.
 #[test]
 fn divergence_ends_the_run_and_is_reported() {
-    let cfg = SimConfig {
+    let cfg = ClusterSpec {
         gar: "average".into(),
         attack: "foe:1000".into(),
         ..base()

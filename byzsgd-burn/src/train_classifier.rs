@@ -5,9 +5,9 @@ use burn::tensor::Device;
 use byzsgd_datasets::{ImageBatcher, Normalization, Split};
 use byzsgd_models::Model;
 
-use super::builder::{ByzSgd, Trained};
-use super::config::SimConfig;
-use super::metrics::StepRow;
+use byzsgd_core::node::{ClusterSpec, StepRow};
+
+use crate::builder::{ByzSgd, Trained};
 use crate::{BurnError, ClassifierBatcher, Result, flip_label, test_accuracy};
 
 /// Refuses a model whose input shape is not the data's, naming both.
@@ -31,7 +31,7 @@ pub fn train_classifier(
     data: &Split,
     norm: &Normalization,
     device: &Device,
-    config: SimConfig,
+    config: ClusterSpec,
     progress: &mut dyn FnMut(&StepRow),
 ) -> Result<Trained<Model>> {
     check_shape(name, data)?;

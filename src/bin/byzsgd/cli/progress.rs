@@ -1,7 +1,7 @@
 //! Progress of a long run: an indicatif bar on a terminal, a line every tenth of the run on
 //! stderr otherwise (logs, CI), nothing with `--quiet`.
 
-use byzsgd_burn::sim::StepRow;
+use byzsgd_core::node::StepRow;
 
 /// A progress bar on a terminal; a line every tenth of the run otherwise.
 pub struct Progress {

@@ -1,10 +1,13 @@
 //! `byzsgd`: the command line of Byzantine-resilient distributed SGD. Parses arguments and hands
-//! each command to `byzsgd::cli`; errors print as `error: ...` with exit status 1.
+//! each command to its module in [`cli`]; errors print as `error: ...` with exit status 1. The
+//! command line is this binary's, not library API: the library is the `byzsgd` facade.
 
 use std::process::ExitCode;
 
-use byzsgd::cli::{self, AggregateArgs, BenchArgs};
+mod cli;
+
 use clap::{Parser, Subcommand};
+use cli::{AggregateArgs, BenchArgs};
 
 /// Byzantine-resilient distributed SGD: robust aggregation rules and their tools.
 #[derive(Debug, Parser)]
@@ -21,6 +24,10 @@ enum Command {
     ///
     /// Example: byzsgd simulate --dataset fashion-mnist --attack foe:10 --steps 500 --out runs/foe
     Simulate(Box<cli::SimulateArgs>),
+    /// The test accuracy of a trained model file (a run's model.bpk).
+    ///
+    /// Example: byzsgd evaluate --model runs/foe/model.bpk
+    Evaluate(cli::evaluate::EvaluateArgs),
     /// Aggregate the rows of an n x d f32 .npy matrix with a robust rule into one .npy vector.
     ///
     /// Example: byzsgd aggregate --rule mda --f 2 --input grads.npy --output agg.npy
@@ -44,6 +51,7 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
         Command::Simulate(args) => cli::simulate::run(args, &mut stdout),
+        Command::Evaluate(args) => cli::evaluate::run(args, &mut stdout),
         Command::Aggregate(args) => cli::aggregate::run(args, &mut stdout),
         Command::Bench(args) => cli::bench::run(args, &mut stdout),
         Command::Rules => cli::rules::run(&mut stdout),

@@ -1,6 +1,7 @@
 //! `byzsgd bench step` and `byzsgd bench flat`: what one training step of a model costs on a
 //! device, and what flattening its parameters and gradients costs next to a memcpy.
 
+use super::stats::median;
 use std::io::Write;
 use std::time::Instant;
 
@@ -38,11 +39,6 @@ pub struct FlatArgs {
     /// Timed repetitions; the median is reported.
     #[arg(long, default_value_t = 21)]
     pub repeats: usize,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// One training step as a worker and a server do it: load flat parameters, forward, backward,

@@ -1,17 +1,22 @@
 //! `byzsgd simulate`: a whole ByzSGD cluster in this process (the main job). Options come from
-//! the defaults, then `--config FILE.toml` (the same keys, snake_case, plus a `[network]` table),
-//! then the flags. It shows progress, prints a short summary, and writes `metrics.csv`,
-//! `summary.json` and PNG plots to `--out` (default: a new timestamped folder under `runs/`).
+//! the defaults, then `--config FILE.toml` (the keys of [`ClusterSpec`], snake_case, with its
+//! `[timers]` and `[network]` tables, plus `dataset`, `data_dir`, `model`, `device`), then the
+//! flags, layered by [`ClusterSpec::layer`]. It shows progress, prints a short summary, and
+//! writes `metrics.csv`, `summary.json`, PNG plots and the trained model (`model.bpk`) to `--out`
+//! (default: a new timestamped folder under `runs/`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use burn::module::Module as _;
 use byzsgd_burn::parse_device;
-use byzsgd_burn::sim::{CSV_HEADER, Report, SimConfig, StepRow, check_shape, train_classifier};
+use byzsgd_burn::{check_shape, test_accuracy, train_classifier};
+use byzsgd_core::node::{CSV_HEADER, ClusterSpec, StepRow, model_hash};
+use byzsgd_core::sim::Report;
 use byzsgd_datasets::{Normalization, Split, synthetic};
-use serde::{Deserialize as _, Serialize};
+use serde::Serialize;
 
 use super::datasets::{load, normalization};
 use super::plot::{Series, line_plot};
@@ -79,7 +84,7 @@ pub struct SimulateArgs {
     /// Worker momentum (0 disables).
     #[arg(long)]
     pub momentum: Option<f64>,
-    /// Seed of everything.
+    /// Seed of everything (0 to 2^63 - 1).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Test accuracy every this many steps.
@@ -99,7 +104,7 @@ pub struct SimulateArgs {
     pub quiet: bool,
 }
 
-/// What the CLI adds to [`SimConfig`]: the data, the model, the device.
+/// What the CLI adds to [`ClusterSpec`]: the data, the model, the device.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Options {
     /// The data set.
@@ -112,7 +117,7 @@ pub struct Options {
     pub device: String,
     /// The run.
     #[serde(flatten)]
-    pub sim: SimConfig,
+    pub sim: ClusterSpec,
 }
 
 /// The defaults of `byzsgd simulate` with no flags: a minute on 2 cores of synthetic data and
@@ -123,11 +128,11 @@ pub fn default_options() -> Options {
         data_dir: None,
         model: "mlp".into(),
         device: "flex".into(),
-        sim: SimConfig {
+        sim: ClusterSpec {
             steps: 4000,
             batch: 32,
             eval_every: 200,
-            ..SimConfig::default()
+            ..ClusterSpec::default()
         },
     }
 }
@@ -159,37 +164,12 @@ pub fn resolve(args: &SimulateArgs) -> Result<Options> {
         if let Some(v) = take("device")? {
             o.device = v;
         }
-        // The rest is the simulation's, checked key by key (unknown keys are errors).
-        let mut base = toml::Table::try_from(&o.sim).context("encoding the defaults")?;
-        for (k, v) in table {
-            base.insert(k, v);
-        }
-        o.sim = SimConfig::deserialize(toml::Value::Table(base))
+        // The rest is the cluster's, checked key by key (unknown keys are errors).
+        o.sim
+            .layer(table)
             .with_context(|| format!("in {}", path.display()))?;
     }
-    macro_rules! flag {
-        ($($f:ident),*) => {$( if let Some(v) = &args.$f { o.sim.$f = v.clone().into(); } )*};
-    }
-    flag!(
-        servers,
-        byz_servers,
-        workers,
-        byz_workers,
-        attack,
-        server_attack,
-        gar,
-        mode
-    );
-    flag!(steps, batch, lr, momentum, seed, eval_every, threads);
-    if args.pre.is_some() {
-        o.sim.pre = args.pre.clone();
-    }
-    if args.gather_period.is_some() {
-        o.sim.gather_period = args.gather_period;
-    }
-    if args.attack_own_data {
-        o.sim.attack_own_data = true;
-    }
+    o.sim.layer(flags(args)?).context("in the flags")?;
     if let Some(v) = &args.dataset {
         o.dataset = v.clone();
     }
@@ -205,19 +185,74 @@ pub fn resolve(args: &SimulateArgs) -> Result<Options> {
     Ok(o)
 }
 
-/// The data of `o`, with its normalisation. Synthetic: 20,000 training and 2,000 test images.
-pub fn data(o: &Options) -> Result<(Split, Normalization)> {
-    let split = match o.dataset.as_str() {
-        "synthetic" => synthetic::generate(20_000, 2_000, o.sim.seed),
-        name => load(name, o.data_dir.as_ref())?,
-    };
-    Ok((split, normalization(&o.dataset)))
+/// The flags that were given, as the configuration keys they override.
+fn flags(args: &SimulateArgs) -> Result<toml::Table> {
+    let mut t = toml::Table::new();
+    macro_rules! flag {
+        ($($f:ident),*) => {$(
+            if let Some(v) = &args.$f {
+                let v = toml::Value::try_from(v)
+                    .with_context(|| format!("--{}", stringify!($f).replace('_', "-")))?;
+                t.insert(stringify!($f).into(), v);
+            }
+        )*};
+    }
+    flag!(
+        servers,
+        byz_servers,
+        workers,
+        byz_workers,
+        attack,
+        server_attack,
+        gar,
+        pre,
+        mode
+    );
+    flag!(
+        gather_period,
+        steps,
+        batch,
+        lr,
+        momentum,
+        seed,
+        eval_every,
+        threads
+    );
+    if args.attack_own_data {
+        t.insert("attack_own_data".into(), true.into());
+    }
+    Ok(t)
 }
+
+/// The data of `o`, with its normalisation.
+pub fn data(o: &Options) -> Result<(Split, Normalization)> {
+    load_split(&o.dataset, o.data_dir.as_ref(), o.sim.seed)
+}
+
+/// Data set `name` (from `data_dir`, or generated from `seed`: synthetic has 20,000 training and
+/// 2,000 test images), with its normalisation.
+pub fn load_split(
+    name: &str,
+    data_dir: Option<&PathBuf>,
+    seed: u64,
+) -> Result<(Split, Normalization)> {
+    let split = match name {
+        "synthetic" => synthetic::generate(20_000, 2_000, seed),
+        name => load(name, data_dir)?,
+    };
+    Ok((split, normalization(name)))
+}
+
+/// The trained model in a run's folder: Burn's record format (burnpack).
+pub const MODEL_FILE: &str = "model.bpk";
 
 #[derive(Serialize)]
 struct Summary<'a> {
     final_test_accuracy: Option<f64>,
     model_hash: String,
+    model_file: &'static str,
+    model_file_hash: String,
+    model_file_test_accuracy: Option<f64>,
     steps: u64,
     wall_seconds: f64,
     steps_per_second: f64,
@@ -233,8 +268,8 @@ struct Summary<'a> {
 /// Runs `byzsgd simulate`.
 pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     let mut o = resolve(args)?;
-    let resolved = o.sim.resolve()?;
-    o.sim.gather_period = Some(resolved.cluster.gather_period);
+    let cluster = o.sim.resolve()?;
+    o.sim.gather_period = Some(cluster.shape().gather_period);
     let device = parse_device(&o.device)?;
     let (split, norm) = data(&o)?;
     check_shape(&o.model, &split)?;
@@ -246,7 +281,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let c = resolved.cluster;
+    let c = cluster.shape();
     writeln!(
         out,
         "simulating {} on {} ({} train / {} test): {} mode, {} servers ({} Byzantine, {}), \
@@ -275,7 +310,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     let bar = progress_bar(o.sim.steps, args.quiet);
     let mut last_acc = None;
     let mut csv_err = None;
-    let report = train_classifier(
+    let trained = train_classifier(
         &o.model,
         &split,
         &norm,
@@ -290,14 +325,24 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
             }
             bar.tick(row, last_acc);
         },
-    )?
-    .report;
+    )?;
+    let report = trained.report;
     bar.finish();
     if let Some(e) = csv_err {
         return Err(e).context("writing metrics.csv");
     }
     csv.flush()?;
-    write_summary(&dir, &o, &report)?;
+    let model_file = dir.join(MODEL_FILE);
+    let model_accuracy = split
+        .test
+        .len()
+        .gt(&0)
+        .then(|| test_accuracy(&trained.model, &split.test, &norm, &device));
+    write_summary(&dir, &o, &report, model_accuracy)?;
+    trained
+        .model
+        .save_file(&model_file)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", model_file.display()))?;
     plots(&dir, &report.rows)?;
     if let Some(step) = report.diverged {
         writeln!(
@@ -311,7 +356,8 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
         "done: {} steps in {:.1} s ({:.2} steps/s); final test accuracy {acc}; honest-replica \
-         diameter {:.3e} at the end; {} replies rejected; model hash {:016x}\nwrote {}",
+         diameter {:.3e} at the end; {} replies rejected; model hash {:016x}\nwrote {} (the \
+         trained model: {MODEL_FILE}, the median of the replicas' final models)",
         report.rows.len(),
         report.wall_seconds,
         report.rows.len() as f64 / report.wall_seconds.max(1e-9),
@@ -323,11 +369,19 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn write_summary(dir: &Path, o: &Options, r: &Report) -> Result<()> {
+fn write_summary(
+    dir: &Path,
+    o: &Options,
+    r: &Report,
+    model_file_test_accuracy: Option<f64>,
+) -> Result<()> {
     let n = r.rows.len().max(1) as f64;
     let summary = Summary {
         final_test_accuracy: r.final_test_accuracy,
         model_hash: format!("{:016x}", r.model_hash),
+        model_file: MODEL_FILE,
+        model_file_hash: format!("{:016x}", model_hash(&r.final_model)),
+        model_file_test_accuracy,
         steps: r.rows.len() as u64,
         wall_seconds: r.wall_seconds,
         steps_per_second: r.rows.len() as f64 / r.wall_seconds.max(1e-9),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow};
 use byzsgd_core::{Exec, registry};
 
-use crate::npy::{self, NpyError};
+use byzsgd::npy::{self, NpyError};
 
 /// Arguments of `byzsgd aggregate`.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,8 +1,8 @@
 //! [`ByzSgd`]: train any Burn module of yours under ByzSGD, in process, with the options of
-//! `byzsgd simulate`.
+//! `byzsgd simulate`, and a rule or attack of your own if you like.
 //!
 //! ```no_run
-//! # use byzsgd_burn::sim::{ByzSgd, SimConfig};
+//! # use byzsgd_burn::ByzSgd;
 //! # fn demo<M: byzsgd_burn::Trainable + 'static, I: Send + Sync + 'static>(
 //! #     model: M,
 //! #     data: impl burn::data::dataset::Dataset<I> + 'static,
@@ -24,28 +24,27 @@ use std::sync::Arc;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
-use byzsgd_core::protocol::Update;
+use byzsgd_core::node::{ClusterSpec, RuleFactory, StepRow, WorkerAttackFactory};
+use byzsgd_core::sim::{Report, Simulation};
 use byzsgd_datasets::{BatchPlan, shard_iid};
 
-use super::config::SimConfig;
-use super::engine::{Report, Simulation};
-use super::metrics::StepRow;
-use super::module_oracle::{Evaluate, Flip, ModuleOracle};
-use super::update::HostSgd;
+use crate::source::{Evaluate, Flip, ModuleSource};
 use crate::{BurnError, Result, Trainable, param_count};
 
-/// A finished run: its report and the first honest server's final model.
+/// A finished run: its report and the trained model.
 #[derive(Debug)]
 pub struct Trained<M> {
     /// Metrics, hash, accuracy.
     pub report: Report,
-    /// The trained model, without autodiff.
+    /// The product of the run, without autodiff: the coordinate-wise median of every replica's
+    /// final model ([`Report::final_model`]), safe whatever `f_ps` of them lie. Save it with
+    /// Burn's recorders (`model.save_file(path, &recorder)`).
     pub model: M,
 }
 
 /// A ByzSGD run of a Burn model, configured step by step.
 pub struct ByzSgd<M: Trainable, I> {
-    config: SimConfig,
+    config: ClusterSpec,
     model: M,
     device: Device,
     train: Arc<dyn Dataset<I>>,
@@ -53,6 +52,8 @@ pub struct ByzSgd<M: Trainable, I> {
     flip: Option<Flip<I>>,
     evaluate: Option<Evaluate<M>>,
     shards: Option<Vec<Vec<usize>>>,
+    rule: Option<RuleFactory>,
+    attack: Option<WorkerAttackFactory>,
 }
 
 macro_rules! setter {
@@ -72,7 +73,7 @@ where
 {
     /// Trains `model` (whose parameters are the initial model of every correct server; it must
     /// live on an autodiff `device`) on `train`, batched by `batcher`, with the defaults of
-    /// [`SimConfig`].
+    /// [`ClusterSpec`].
     pub fn new(
         model: M,
         train: impl Dataset<I> + 'static,
@@ -80,7 +81,7 @@ where
         device: Device,
     ) -> Self {
         Self {
-            config: SimConfig::default(),
+            config: ClusterSpec::default(),
             model,
             device,
             train: Arc::new(train),
@@ -88,11 +89,13 @@ where
             flip: None,
             evaluate: None,
             shards: None,
+            rule: None,
+            attack: None,
         }
     }
 
     /// Replaces every option at once (the CLI's `--config FILE.toml`).
-    pub fn config(mut self, config: SimConfig) -> Self {
+    pub fn config(mut self, config: ClusterSpec) -> Self {
         self.config = config;
         self
     }
@@ -136,6 +139,37 @@ where
         threads: usize => threads,
     }
 
+    /// Servers aggregate gradients with a rule of your own (any [`Aggregator`]): `rule(n, f)`
+    /// builds it for the `n` gradients a replica aggregates, `f` of them Byzantine. It replaces
+    /// the `gar` option; a pre-aggregation (`pre`) still goes in front of it.
+    ///
+    /// [`Aggregator`]: byzsgd_core::Aggregator
+    pub fn rule(
+        mut self,
+        rule: impl Fn(usize, usize) -> byzsgd_core::Result<Box<dyn byzsgd_core::Aggregator>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.rule = Some(Arc::new(rule));
+        self
+    }
+
+    /// Byzantine workers run an attack of your own (any [`WorkerAttack`]) rather than the
+    /// `attack` option.
+    ///
+    /// [`WorkerAttack`]: byzsgd_core::attacks::WorkerAttack
+    pub fn worker_attack(
+        mut self,
+        attack: impl Fn() -> byzsgd_core::Result<Box<dyn byzsgd_core::attacks::WorkerAttack>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.attack = Some(Arc::new(attack));
+        self
+    }
+
     /// How `labelflip` flips an item's label.
     pub fn label_flip(mut self, flip: impl Fn(I) -> I + Send + Sync + 'static) -> Self {
         self.flip = Some(Arc::new(flip));
@@ -156,18 +190,33 @@ where
     }
 
     /// The options as they stand.
-    pub fn options(&self) -> &SimConfig {
+    pub fn options(&self) -> &ClusterSpec {
         &self.config
     }
 
     /// Checks everything and builds the simulation without running it.
-    pub fn build(self) -> Result<(Simulation, ModuleOracle<M, I>)> {
-        let resolved = self.config.resolve()?;
-        if self.config.attack == "labelflip" && self.flip.is_none() && self.config.byz_workers > 0 {
-            return Err(BurnError::Config(
-                "attack labelflip needs to know how to flip a label: call label_flip".into(),
-            ));
+    pub fn build(self) -> Result<(Simulation, ModuleSource<M, I>)> {
+        let mut cluster = self.config.resolve()?;
+        if let Some(rule) = self.rule {
+            cluster = cluster.with_rule(rule)?;
         }
+        if let Some(attack) = self.attack {
+            cluster = cluster.with_worker_attack(attack)?;
+        }
+        let flip = (0..self.config.workers)
+            .map(|w| -> Result<_> {
+                if !cluster.flips_labels(w)? {
+                    return Ok(None);
+                }
+                match &self.flip {
+                    Some(f) => Ok(Some(f.clone())),
+                    None => Err(BurnError::Config(
+                        "attack labelflip needs to know how to flip a label: call label_flip"
+                            .into(),
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
         let n_w = self.config.workers;
         let shards = match self.shards {
             Some(s) if s.len() == n_w => s,
@@ -189,32 +238,25 @@ where
             })
             .collect::<Result<Vec<_>>>()?;
         let dim = param_count(&self.model);
-        let oracle = ModuleOracle {
+        let source = ModuleSource {
             model: self.model,
             device: self.device,
             train: self.train,
             batcher: self.batcher,
             plans: Arc::new(plans),
-            flip: self.flip,
+            flip,
             evaluate: self.evaluate,
             dim,
         };
-        let (lr, wd) = (resolved.lr, self.config.weight_decay);
-        let update = move || {
-            Box::new(HostSgd {
-                lr,
-                weight_decay: wd,
-            }) as Box<dyn Update>
-        };
-        let sim = Simulation::new(self.config, Box::new(oracle.clone()), Box::new(update))?;
-        Ok((sim, oracle))
+        let sim = Simulation::new(cluster, Box::new(source.clone()));
+        Ok((sim, source))
     }
 
     /// Runs to the end, calling `progress` with every completed step.
     pub fn run(self, progress: &mut dyn FnMut(&StepRow)) -> Result<Trained<M>> {
-        let (sim, oracle) = self.build()?;
+        let (sim, source) = self.build()?;
         let report = sim.run(progress)?;
-        let model = oracle.model_at(&report.final_params)?;
+        let model = source.model_at(&report.final_model)?;
         Ok(Trained { report, model })
     }
 }

@@ -6,9 +6,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use byzsgd_core::protocol::Node;
-
-use crate::{BurnError, Result};
+use crate::protocol::Node;
+use crate::{Error, Result};
 
 /// Nodes on one side of a partition, cut from the rest during `[from, until)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,12 +47,6 @@ pub struct NetworkConfig {
     pub compute: f64,
     /// Extra time per gradient, uniform in `[0, compute_jitter)`.
     pub compute_jitter: f64,
-    /// Synchronous mode: how long a server waits for the gradients of a step. It only matters
-    /// when a gradient is missing (all arrived: the server goes on); it must leave a worker time
-    /// to try every server (`n_ps` gradients and pulls) or rejections turn into skipped steps.
-    pub step_deadline: f64,
-    /// Synchronous mode: how long a worker waits for the server it pulled from.
-    pub pull_timeout: f64,
     /// Partitions.
     pub partitions: Vec<Partition>,
     /// Crashes.
@@ -69,8 +62,6 @@ impl Default for NetworkConfig {
             rto: 1.0,
             compute: 1.0,
             compute_jitter: 0.2,
-            step_deadline: 12.0,
-            pull_timeout: 3.0,
             partitions: Vec::new(),
             crashes: Vec::new(),
         }
@@ -80,7 +71,7 @@ impl Default for NetworkConfig {
 /// `s3` → `Server(3)`, `w5` → `Worker(5)`.
 pub fn parse_node(name: &str) -> Result<Node> {
     let bad = || {
-        BurnError::Config(format!(
+        Error::Config(format!(
             "node {name:?}: expected s<i> (server) or w<i> (worker)"
         ))
     };
@@ -102,30 +93,26 @@ impl NetworkConfig {
             ("rto", self.rto),
             ("compute", self.compute),
             ("compute_jitter", self.compute_jitter),
-            ("step_deadline", self.step_deadline),
-            ("pull_timeout", self.pull_timeout),
         ];
         for (what, v) in times {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(BurnError::Config(format!(
+                return Err(Error::Config(format!(
                     "network.{what} must be a finite time >= 0, got {v}"
                 )));
             }
         }
         if !(0.0..1.0).contains(&self.loss) {
-            return Err(BurnError::Config(format!(
+            return Err(Error::Config(format!(
                 "network.loss must be in [0, 1), got {}",
                 self.loss
             )));
         }
         if self.loss > 0.0 && self.rto <= 0.0 {
-            return Err(BurnError::Config(
-                "network.rto must be > 0 with loss".into(),
-            ));
+            return Err(Error::Config("network.rto must be > 0 with loss".into()));
         }
         for p in &self.partitions {
             if p.from.is_nan() || p.until.is_nan() || p.from > p.until {
-                return Err(BurnError::Config(format!(
+                return Err(Error::Config(format!(
                     "partition from {} until {}: from must not be after until",
                     p.from, p.until
                 )));

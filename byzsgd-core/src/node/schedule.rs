@@ -1,6 +1,6 @@
 //! Learning-rate schedules: constant, step decay, and `lr0 / (1 + t / decay)`.
 
-use crate::{BurnError, Result};
+use crate::{Error, Result};
 
 /// The learning rate at step `t`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,7 +45,7 @@ impl LrSchedule {
         let parts: Vec<&str> = text.split(':').collect();
         let num = |s: &str| {
             s.parse::<f64>().map_err(|_| {
-                BurnError::Config(format!(
+                Error::Config(format!(
                     "learning-rate schedule {text:?}: {s:?} is not a number"
                 ))
             })
@@ -57,14 +57,14 @@ impl LrSchedule {
                 gamma: num(gamma)?,
                 every: every
                     .parse()
-                    .map_err(|_| BurnError::Config(format!("step schedule: every = {every:?}")))?,
+                    .map_err(|_| Error::Config(format!("step schedule: every = {every:?}")))?,
             },
             ["inverse", lr0, decay] => LrSchedule::InverseTime {
                 lr0: num(lr0)?,
                 decay: num(decay)?,
             },
             _ => {
-                return Err(BurnError::Config(format!(
+                return Err(Error::Config(format!(
                     "unknown learning-rate schedule {text:?}; use LR, constant:LR, step:LR0:GAMMA:EVERY or inverse:LR0:DECAY"
                 )));
             }
@@ -87,7 +87,7 @@ impl LrSchedule {
         if ok {
             Ok(())
         } else {
-            Err(BurnError::Config(format!(
+            Err(Error::Config(format!(
                 "invalid learning rate {self:?}: rates must be finite and > 0, a step decay's \
                  gamma in (0, 1] and its period > 0, an inverse-time decay > 0"
             )))

@@ -1,9 +1,10 @@
 //! The servers' update on host vectors: SGD with a learning-rate schedule and weight decay.
-//! (Momentum is the workers': they send their velocity, see `SimConfig::momentum`.)
+//! (Momentum is the workers': they send their velocity, see [`WorkerCore::with_momentum`].)
+//!
+//! [`WorkerCore::with_momentum`]: crate::protocol::WorkerCore::with_momentum
 
-use byzsgd_core::protocol::Update;
-
-use crate::LrSchedule;
+use super::schedule::LrSchedule;
+use crate::protocol::Update;
 
 /// `θ ← θ − η_t (g + λ θ)`.
 #[derive(Debug, Clone, PartialEq)]

@@ -297,13 +297,7 @@ fn median_ms<T>(repeats: usize, mut run: impl FnMut() -> byzsgd_core::Result<T>)
         run()?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
-    times.sort_by(f64::total_cmp);
-    let mid = times.len() / 2;
-    Ok(if times.len() % 2 == 1 {
-        times[mid]
-    } else {
-        (times[mid - 1] + times[mid]) / 2.0
-    })
+    Ok(super::stats::median(times))
 }
 
 /// Worker threads the host kernels use: `RAYON_NUM_THREADS` when set, else the CPU count.

@@ -13,13 +13,15 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use byzsgd_burn::parse_device;
-use byzsgd_burn::sim::{SimConfig, StepRow, train_classifier};
+use byzsgd_burn::train_classifier;
+use byzsgd_core::node::{ClusterSpec, StepRow};
 use byzsgd_datasets::{ImageSet, Normalization, Split};
 use byzsgd_models::Model;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::datasets::{load, normalization};
+use super::stats::median;
 
 /// Arguments of `byzsgd bench throughput`.
 #[derive(Debug, Clone, clap::Args)]
@@ -88,10 +90,10 @@ pub struct ConvergenceArgs {
     pub mode: String,
 }
 
-fn byzsgd(mode: &str, servers: usize, workers: usize) -> SimConfig {
+fn byzsgd(mode: &str, servers: usize, workers: usize) -> ClusterSpec {
     let f_w = (workers - 1) / 3;
     let f_ps = servers.saturating_sub(2) / 3;
-    SimConfig {
+    ClusterSpec {
         mode: mode.into(),
         servers,
         byz_servers: f_ps,
@@ -99,18 +101,18 @@ fn byzsgd(mode: &str, servers: usize, workers: usize) -> SimConfig {
         byz_workers: f_w,
         attack: "none".into(),
         server_attack: "none".into(),
-        ..SimConfig::default()
+        ..ClusterSpec::default()
     }
 }
 
-fn vanilla(workers: usize) -> SimConfig {
-    SimConfig {
+fn vanilla(workers: usize) -> ClusterSpec {
+    ClusterSpec {
         mode: "vanilla".into(),
         servers: 1,
         byz_servers: 0,
         workers,
         byz_workers: 0,
-        ..SimConfig::default()
+        ..ClusterSpec::default()
     }
 }
 
@@ -137,11 +139,6 @@ fn per_step(rows: &[StepRow]) -> f64 {
     (rows[n - 2].wall_seconds - rows[1].wall_seconds) / (n - 3) as f64
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Runs `byzsgd bench throughput`.
 pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
     if a.steps < 5 || a.repeats == 0 {
@@ -158,7 +155,7 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
     let mut times = vec![Vec::new(); modes.len()];
     for r in 0..a.repeats {
         for (i, (name, cfg)) in modes.iter().enumerate() {
-            let cfg = SimConfig {
+            let cfg = ClusterSpec {
                 steps: a.steps,
                 batch: a.batch,
                 eval_every: 0,
@@ -217,7 +214,7 @@ pub fn convergence(a: &ConvergenceArgs, out: &mut impl Write) -> Result<()> {
     let mut found = vec![Vec::new(); runs.len()];
     for seed in 1..=a.seeds {
         for (i, (name, cfg)) in runs.iter().enumerate() {
-            let cfg = SimConfig {
+            let cfg = ClusterSpec {
                 steps: a.max_steps,
                 batch: a.batch,
                 eval_every: a.eval_every,

@@ -1,0 +1,23 @@
+//! The node layer: what a server or worker node is, whatever runtime drives it.
+//!
+//! A node is a protocol state machine ([`crate::protocol`]) with its update rule and schedule
+//! ([`HostSgd`], [`LrSchedule`]), its worker momentum, and, for a Byzantine node, the wrapper
+//! that runs its attack; all built by a [`Cluster`] from one validated [`ClusterSpec`] (the TOML
+//! file, the CLI's flags and the builder fill the same struct). A node's training computation
+//! reaches the runtime through a [`GradientSource`]. Runtimes (the simulator in
+//! [`crate::sim`], the TCP runtime) only move events and actions between nodes and the outside,
+//! and feed the nodes' records to one [`Collector`] for metrics.
+
+mod cluster;
+pub mod metrics;
+mod schedule;
+mod sgd;
+mod source;
+mod spec;
+
+pub use cluster::{Cluster, RuleFactory, ServerNode, WorkerAttackFactory, WorkerNode, mix};
+pub use metrics::{CSV_HEADER, Collector, Completed, StepRow, diameter, model_hash};
+pub use schedule::LrSchedule;
+pub use sgd::HostSgd;
+pub use source::GradientSource;
+pub use spec::{ClusterSpec, Timers};

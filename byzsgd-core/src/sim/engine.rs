@@ -1,0 +1,419 @@
+//! The discrete-event loop: nodes from the [`Cluster`], events from the [`Queue`], messages
+//! through the [`NetworkConfig`], gradients from the [`Pool`], the Byzantine workers' vectors
+//! through the [`Adversary`], records into the [`Collector`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::adversary::Adversary;
+use super::network::NetworkConfig;
+use super::pool::{Pool, Reply};
+use super::queue::{Item, Queue};
+use crate::node::{Cluster, Collector, GradientSource, ServerNode, StepRow, mix, model_hash};
+use crate::protocol::{Action, ClusterConfig, Event, Message, Node, Timer, Vector, WorkerCore};
+use crate::rows::all_finite;
+use crate::{Aggregator, Error, MedianConfig, Result, Rows};
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// One row per step.
+    pub rows: Vec<StepRow>,
+    /// The first honest server's final parameters.
+    pub final_params: Vec<f32>,
+    /// [`model_hash`] of `final_params`.
+    pub model_hash: u64,
+    /// The product of the run: the coordinate-wise median of the final models of every replica
+    /// (a Byzantine replica's as its attack reports it), safe whatever `f_ps` of them lie.
+    pub final_model: Vec<f32>,
+    /// Test accuracy of `final_params`, if there is a test set.
+    pub final_test_accuracy: Option<f64>,
+    /// Wall-clock seconds.
+    pub wall_seconds: f64,
+    /// Simulated time, in gradient computations.
+    pub simulated_time: f64,
+    /// `(step, model_hash)` of the first honest server's model after each gather.
+    pub gather_hashes: Vec<(u64, u64)>,
+    /// The resolved cluster.
+    pub cluster: ClusterConfig,
+    /// Replies rejected and messages refused, over the run.
+    pub rejected: usize,
+    /// Synchronous server updates skipped for want of gradients.
+    pub skipped: usize,
+    /// The step at which the honest servers' models stopped being finite and the run ended
+    /// (a rule that failed, e.g. averaging under attack), if they did.
+    pub diverged: Option<u64>,
+    /// Wall-clock seconds the event loop spent waiting for gradients; the rest of
+    /// `wall_seconds` is the protocol's own work (medians, aggregations, updates, metrics),
+    /// done on the loop's thread, on the critical path between gradients.
+    pub waiting_seconds: f64,
+}
+
+/// A simulated cluster, ready to run.
+pub struct Simulation {
+    cluster: Cluster,
+    source: Box<dyn GradientSource>,
+}
+
+impl std::fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulation {
+    /// A run of `cluster` (checked by [`ClusterSpec::resolve`](crate::node::ClusterSpec::resolve))
+    /// on `source`'s model and data.
+    pub fn new(cluster: Cluster, source: Box<dyn GradientSource>) -> Self {
+        Self { cluster, source }
+    }
+
+    /// The checked configuration.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Runs to the last step, calling `progress` with each completed row.
+    pub fn run(self, progress: &mut dyn FnMut(&StepRow)) -> Result<Report> {
+        Engine::new(self)?.run(progress)
+    }
+}
+
+struct Engine {
+    cluster: Cluster,
+    shape: ClusterConfig,
+    network: NetworkConfig,
+    steps: u64,
+    source: Box<dyn GradientSource>,
+    servers: Vec<ServerNode>,
+    workers: Vec<WorkerCore>,
+    queue: Queue,
+    net_rng: ChaCha8Rng,
+    crash_at: HashMap<Node, u64>,
+    crashed: HashSet<Node>,
+    pool: Pool,
+    jobs: HashMap<u64, Reply>,
+    adversary: Adversary,
+    metrics: Collector,
+    started: Instant,
+    nonfinite_gradient: bool,
+    waiting: f64,
+}
+
+impl Engine {
+    fn new(sim: Simulation) -> Result<Self> {
+        let Simulation { cluster, source } = sim;
+        let c = cluster.shape();
+        let spec = cluster.spec().clone();
+        let dim = source.dim();
+        let init = source.initial_params();
+        if init.len() != dim {
+            return Err(Error::Input(format!(
+                "the gradient source has {dim} parameters but its initial model {}",
+                init.len()
+            )));
+        }
+        let servers = (0..c.n_ps)
+            .map(|i| cluster.server(i, init.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        // The simulator's Byzantine workers are correct machines whose vectors the omniscient
+        // adversary replaces.
+        let workers = (0..c.n_w)
+            .map(|i| cluster.correct_worker(i, dim))
+            .collect::<Result<Vec<_>>>()?;
+        let crash_at = cluster
+            .nodes()
+            .filter_map(|n| spec.network.crash_step(n).map(|s| (n, s)))
+            .collect();
+        let threads = match spec.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .min(c.n_w);
+        Ok(Self {
+            adversary: Adversary::new(&cluster, dim)?,
+            metrics: Collector::new(c, spec.steps),
+            pool: Pool::new(source.as_ref(), threads),
+            shape: c,
+            network: spec.network.clone(),
+            steps: spec.steps,
+            servers,
+            workers,
+            queue: Queue::default(),
+            net_rng: ChaCha8Rng::seed_from_u64(mix(spec.seed, 1)),
+            crash_at,
+            crashed: HashSet::new(),
+            jobs: HashMap::new(),
+            started: Instant::now(),
+            nonfinite_gradient: false,
+            waiting: 0.0,
+            source,
+            cluster,
+        })
+    }
+
+    fn is_honest_server(&self, s: usize) -> bool {
+        !self.cluster.is_byzantine(Node::Server(s))
+    }
+
+    fn down(&self, n: Node) -> bool {
+        self.crashed.contains(&n)
+    }
+
+    fn node_step(&self, n: Node) -> u64 {
+        match n {
+            Node::Server(i) => self.servers[i].step(),
+            Node::Worker(i) => self.workers[i].step(),
+        }
+    }
+
+    fn check_crash(&mut self, n: Node) {
+        if let Some(&at) = self.crash_at.get(&n)
+            && self.node_step(n) >= at
+        {
+            self.crashed.insert(n);
+        }
+    }
+
+    fn run(mut self, progress: &mut dyn FnMut(&StepRow)) -> Result<Report> {
+        for n in self.cluster.nodes() {
+            self.check_crash(n);
+            if !self.down(n) {
+                self.deliver(n, Event::Start)?;
+            }
+        }
+        while (self.metrics.rows().len() as u64) < self.steps {
+            let Some(item) = self.queue.pop() else {
+                if let Some(p) = self.diverged() {
+                    // Non-finite models make non-finite gradients, which servers refuse: the
+                    // run cannot go on, and that is its result, not an error.
+                    self.metrics.set_last_model(p);
+                    break;
+                }
+                return Err(self.stalled());
+            };
+            self.step(item)?;
+            self.complete_rows(progress)?;
+        }
+        self.report()
+    }
+
+    fn step(&mut self, item: Item) -> Result<()> {
+        match item {
+            Item::Deliver { from, to, msg } => {
+                if !self.down(to) {
+                    self.deliver(to, Event::Received { from, msg })?;
+                }
+            }
+            Item::Timer { node, timer } => {
+                if !self.down(node) {
+                    self.deliver(node, Event::Timer(timer))?;
+                }
+            }
+            Item::Gradient { worker, step, job } => {
+                let reply = self.jobs.remove(&job).expect("a job per gradient event");
+                let t = Instant::now();
+                let (grad, loss) = Pool::wait(reply)?;
+                self.waiting += t.elapsed().as_secs_f64();
+                let node = Node::Worker(worker);
+                if !self.adversary.is_byzantine(worker) && !all_finite(&grad) {
+                    self.nonfinite_gradient = true;
+                }
+                if !self.down(node) {
+                    let grad = Arc::new(grad);
+                    self.deliver(node, Event::GradientComputed { step, grad, loss })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stalled(&self) -> Error {
+        let steps: Vec<u64> = (0..self.shape.n_ps)
+            .filter(|&s| self.is_honest_server(s))
+            .map(|s| self.servers[s].step())
+            .collect();
+        Error::Stalled(format!(
+            "nothing left to happen at simulated time {:.1}: honest servers at steps {steps:?}, \
+             {} rows of {} complete (too many crashes, partitions that never heal, or a quorum \
+             that cannot form)",
+            self.queue.now(),
+            self.metrics.rows().len(),
+            self.steps
+        ))
+    }
+
+    fn report(mut self) -> Result<Report> {
+        let completed = self.metrics.rows().len() as u64;
+        let diverged = completed < self.steps;
+        let last = self.metrics.rows().last().map(|r| r.step).unwrap_or(0);
+        let final_params = self
+            .metrics
+            .last_model()
+            .map(|p| p.to_vec())
+            .ok_or_else(|| Error::Stalled(format!("no honest model at step {last}")))?;
+        let final_test_accuracy = match self.metrics.rows().last().and_then(|r| r.test_accuracy) {
+            Some(a) => Some(a),
+            None => self.source.evaluate(&final_params)?,
+        };
+        let final_model = self.final_model()?;
+        let (rejected, skipped) = (self.metrics.rejected(), self.metrics.skipped());
+        let (rows, gather_hashes) = self.metrics.finish();
+        Ok(Report {
+            model_hash: model_hash(&final_params),
+            final_params,
+            final_model,
+            final_test_accuracy,
+            wall_seconds: self.started.elapsed().as_secs_f64(),
+            simulated_time: self.queue.now(),
+            cluster: self.shape,
+            rejected,
+            skipped,
+            diverged: diverged.then_some(completed),
+            waiting_seconds: self.waiting,
+            rows,
+            gather_hashes,
+        })
+    }
+
+    /// The coordinate-wise median of what every replica reports as its final model.
+    fn final_model(&mut self) -> Result<Vec<f32>> {
+        let models: Vec<Vec<f32>> = self
+            .servers
+            .iter_mut()
+            .filter_map(|s| s.final_model())
+            .filter(|m| m.len() == self.source.dim())
+            .collect();
+        let n = models.len();
+        if n == 1 {
+            return Ok(models.into_iter().next().expect("one"));
+        }
+        let rows: Vec<f32> = models.concat();
+        let median = MedianConfig::new(n.max(1), 0).init()?;
+        Ok(median
+            .aggregate_rows(Rows::new(&rows, n, self.source.dim())?)?
+            .0)
+    }
+
+    /// The first honest server's model, if some honest model, or an honest gradient, is no
+    /// longer finite.
+    fn diverged(&self) -> Option<Vector> {
+        let honest: Vec<&ServerNode> = self
+            .servers
+            .iter()
+            .filter(|s| matches!(s, ServerNode::Honest(_)))
+            .collect();
+        let broken =
+            self.nonfinite_gradient || honest.iter().any(|s| !all_finite(s.core().params()));
+        broken.then(|| Arc::new(honest[0].core().params().to_vec()))
+    }
+
+    /// Emits the rows of every step that every live honest server has finished, in order.
+    fn complete_rows(&mut self, progress: &mut dyn FnMut(&StepRow)) -> Result<()> {
+        loop {
+            let step = self.metrics.rows().len() as u64;
+            if step >= self.steps {
+                return Ok(());
+            }
+            let live: Vec<usize> = (0..self.shape.n_ps)
+                .filter(|&s| self.is_honest_server(s))
+                // A crashed server counts for the steps it finished.
+                .filter(|&s| !self.down(Node::Server(s)) || self.servers[s].step() > step)
+                .collect();
+            if live.is_empty() {
+                return Err(Error::Stalled(format!(
+                    "every honest server crashed before step {step}"
+                )));
+            }
+            let Some(mut done) = self.metrics.next_complete(&live, 0.0) else {
+                return Ok(());
+            };
+            if self
+                .metrics
+                .evaluates_at(step, self.cluster.spec().eval_every)
+            {
+                done.row.test_accuracy = self.source.evaluate(&done.model)?;
+            }
+            done.row.wall_seconds = self.started.elapsed().as_secs_f64();
+            progress(&done.row);
+            self.metrics.push(done);
+        }
+    }
+
+    fn deliver(&mut self, node: Node, event: Event) -> Result<()> {
+        let actions = match node {
+            Node::Server(i) => self.servers[i].handle(event)?,
+            Node::Worker(i) => self.workers[i].handle(event)?,
+        };
+        self.route(node, actions)?;
+        self.check_crash(node);
+        Ok(())
+    }
+
+    fn route(&mut self, from: Node, actions: Vec<Action>) -> Result<()> {
+        for action in actions {
+            match action {
+                Action::Send { to, msg } => self.send(from, to, msg)?,
+                Action::SetTimer(timer) => {
+                    let timers = self.cluster.spec().timers;
+                    let after = match timer {
+                        Timer::StepDeadline { .. } => timers.step_deadline,
+                        Timer::PullTimeout { .. } => timers.pull_timeout,
+                    };
+                    let at = self.queue.now() + after;
+                    self.queue.schedule(at, Item::Timer { node: from, timer });
+                }
+                Action::ComputeGradient { step, params } => {
+                    let Node::Worker(w) = from else { continue };
+                    let job = self.queue.ticket();
+                    self.jobs.insert(job, self.pool.submit(w, step, params));
+                    let done = self.queue.now() + self.network.compute_time(&mut self.net_rng);
+                    let item = Item::Gradient {
+                        worker: w,
+                        step,
+                        job,
+                    };
+                    self.queue.schedule(done, item);
+                }
+                Action::Record(r) => self.metrics.record(from, r),
+            }
+        }
+        Ok(())
+    }
+
+    /// Schedules `msg`'s delivery through the network model.
+    fn transmit(&mut self, from: Node, to: Node, msg: Message) {
+        let now = self.queue.now();
+        let at = self.network.arrival(from, to, now, &mut self.net_rng);
+        self.queue.schedule(at, Item::Deliver { from, to, msg });
+    }
+
+    /// Workers' gradients go through the adversary (which holds the Byzantine ones and may
+    /// release them once an honest one arrives); everything else straight to the network.
+    fn send(&mut self, from: Node, to: Node, msg: Message) -> Result<()> {
+        let (Node::Worker(w), Message::Gradient { step, grad }) = (from, &msg) else {
+            self.transmit(from, to, msg);
+            return Ok(());
+        };
+        let step = *step;
+        let live_honest = (self.shape.f_w..self.shape.n_w)
+            .filter(|&w| !self.down(Node::Worker(w)))
+            .count();
+        match self.adversary.intercept(w, step, grad, to) {
+            None => self.adversary.craft(step, live_honest, &mut self.queue),
+            Some(msg) => {
+                self.transmit(from, to, msg);
+                // Honest vectors may complete what the adversary waits for.
+                self.adversary
+                    .craft(step.saturating_sub(1), live_honest, &mut self.queue)?;
+                self.adversary.craft(step, live_honest, &mut self.queue)
+            }
+        }
+    }
+}
