@@ -150,3 +150,37 @@ fn bad_configurations_fail_fast_with_the_reason() {
         assert!(!dir.join("never").exists(), "{args:?}: nothing is written");
     }
 }
+
+/// The product of a run: `model.bpk`, the median of the replicas' final models. `evaluate` reads
+/// it back (architecture and data set from the run's summary) and scores it exactly as the run
+/// did; a file that is not a model of that architecture is refused.
+#[test]
+fn simulate_writes_the_model_and_evaluate_reads_it() {
+    let dir = scratch("model");
+    let o = simulate(&dir, &["--steps", "30", "--eval-every", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let model = dir.join("model.bpk");
+    let s = summary(&dir);
+    assert_eq!(s["model_file"], "model.bpk");
+    let in_run = s["model_file_test_accuracy"].as_f64().unwrap();
+    assert!(in_run > 0.2, "30 steps learn something: {in_run}");
+    let o = byzsgd(&["evaluate", "--model", model.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let read: f64 = text(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy "))
+        .expect("an accuracy line")
+        .parse()
+        .unwrap();
+    assert_eq!(read, in_run, "{}", text(&o));
+    // The wrong architecture, and a file that is no model at all.
+    let o = byzsgd(&["evaluate", "--model", model.to_str().unwrap(), "--arch", "cnn"]);
+    assert!(!o.status.success());
+    let junk = dir.join("junk.bpk");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let o = byzsgd(&["evaluate", "--model", junk.to_str().unwrap(), "--arch", "mlp"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a mlp model file"), "{}", text(&o));
+    let o = byzsgd(&["evaluate", "--model", dir.join("none.bpk").to_str().unwrap()]);
+    assert!(text(&o).contains("no such model file"), "{}", text(&o));
+}
