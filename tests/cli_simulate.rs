@@ -174,13 +174,29 @@ fn simulate_writes_the_model_and_evaluate_reads_it() {
         .unwrap();
     assert_eq!(read, in_run, "{}", text(&o));
     // The wrong architecture, and a file that is no model at all.
-    let o = byzsgd(&["evaluate", "--model", model.to_str().unwrap(), "--arch", "cnn"]);
+    let o = byzsgd(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--arch",
+        "cnn",
+    ]);
     assert!(!o.status.success());
     let junk = dir.join("junk.bpk");
     std::fs::write(&junk, b"not a model").unwrap();
-    let o = byzsgd(&["evaluate", "--model", junk.to_str().unwrap(), "--arch", "mlp"]);
+    let o = byzsgd(&[
+        "evaluate",
+        "--model",
+        junk.to_str().unwrap(),
+        "--arch",
+        "mlp",
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("not a mlp model file"), "{}", text(&o));
-    let o = byzsgd(&["evaluate", "--model", dir.join("none.bpk").to_str().unwrap()]);
+    let o = byzsgd(&[
+        "evaluate",
+        "--model",
+        dir.join("none.bpk").to_str().unwrap(),
+    ]);
     assert!(text(&o).contains("no such model file"), "{}", text(&o));
 }
