@@ -187,6 +187,11 @@ pub fn resolve(args: &SimulateArgs) -> Result<Options> {
 
 /// The flags that were given, as the configuration keys they override.
 fn flags(args: &SimulateArgs) -> Result<toml::Table> {
+    if let Some(seed) = args.seed
+        && i64::try_from(seed).is_err()
+    {
+        bail!("--seed {seed}: seeds go up to 2^63 - 1 (a TOML integer)");
+    }
     let mut t = toml::Table::new();
     macro_rules! flag {
         ($($f:ident),*) => {$(
