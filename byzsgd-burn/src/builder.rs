@@ -37,8 +37,8 @@ pub struct Trained<M> {
     /// Metrics, hash, accuracy.
     pub report: Report,
     /// The product of the run, without autodiff: the coordinate-wise median of every replica's
-    /// final model ([`Report::final_model`]), safe whatever `f_ps` of them lie. Save it with
-    /// Burn's recorders (`model.save_file(path, &recorder)`).
+    /// final model ([`Report::final_model`]), safe whatever `f_ps` of them lie. Save it in Burn's
+    /// record format with `Module::save_file(path)`.
     pub model: M,
 }
 

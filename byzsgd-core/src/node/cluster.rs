@@ -139,10 +139,7 @@ impl Cluster {
 
     /// Whether `node` is Byzantine: the first `f_w` workers and the last `f_ps` servers.
     pub fn is_byzantine(&self, node: Node) -> bool {
-        match node {
-            Node::Server(s) => s >= self.shape.n_ps - self.shape.f_ps,
-            Node::Worker(w) => w < self.shape.f_w,
-        }
+        self.shape.is_byzantine(node)
     }
 
     /// Whether worker `w` trains on flipped labels (a Byzantine worker under a data attack).

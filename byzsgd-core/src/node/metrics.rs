@@ -85,12 +85,12 @@ pub struct Collector {
     last_model: Option<Vector>,
 }
 
-/// A step every live honest replica has finished: its row (with no test accuracy yet: the
-/// runtime measures it where it wants, see [`Collector::push`]) and the first live honest
-/// replica's model after it.
+/// A step every live honest replica has finished: its row (the runtime fills in the wall time
+/// and, where it measures one, the test accuracy before [`Collector::push`]) and the first live
+/// honest replica's model after it.
 #[derive(Debug)]
 pub struct Completed {
-    /// The row, `test_accuracy` still `None`.
+    /// The row, `wall_seconds` still 0 and `test_accuracy` still `None`.
     pub row: StepRow,
     /// The model after the step (after its gather, on gather steps).
     pub model: Vector,
@@ -112,16 +112,11 @@ impl Collector {
         }
     }
 
-    fn honest_server(&self, s: usize) -> bool {
-        s < self.shape.n_ps - self.shape.f_ps
-    }
-
-    fn honest_worker(&self, w: usize) -> bool {
-        w >= self.shape.f_w
-    }
-
     /// Takes one record of node `from`.
     pub fn record(&mut self, from: Node, r: Record) {
+        if self.shape.is_byzantine(from) {
+            return;
+        }
         match (from, r) {
             (
                 Node::Server(s),
@@ -130,30 +125,28 @@ impl Collector {
                     gathered,
                     params,
                 },
-            ) if self.honest_server(s) => {
+            ) => {
                 let acc = self.acc.entry(step).or_default();
                 acc.models.insert((s, gathered), params);
             }
-            (Node::Server(s), Record::Aggregated { step, kept, .. }) if self.honest_server(s) => {
+            (Node::Server(s), Record::Aggregated { step, kept, .. }) => {
                 let acc = self.acc.entry(step).or_default();
                 if acc.kept.as_ref().is_none_or(|(first, _)| s < *first) {
                     acc.kept = Some((s, kept));
                 }
             }
-            (Node::Server(s), Record::Skipped { .. }) if self.honest_server(s) => {
+            (Node::Server(_), Record::Skipped { .. }) => {
                 self.skipped += 1;
             }
-            (Node::Server(s), Record::Dropped { step, reason, .. })
-                if self.honest_server(s) && reason.malformed() =>
-            {
+            (Node::Server(_), Record::Dropped { step, reason, .. }) if reason.malformed() => {
                 self.acc.entry(step).or_default().rejected += 1;
                 self.rejected += 1;
             }
-            (Node::Worker(w), Record::Rejected { step, .. }) if self.honest_worker(w) => {
+            (Node::Worker(_), Record::Rejected { step, .. }) => {
                 self.acc.entry(step).or_default().rejected += 1;
                 self.rejected += 1;
             }
-            (Node::Worker(w), Record::Loss { step, loss }) if self.honest_worker(w) => {
+            (Node::Worker(_), Record::Loss { step, loss }) => {
                 self.acc.entry(step).or_default().losses.push(loss);
             }
             _ => {}
@@ -163,7 +156,7 @@ impl Collector {
     /// The next step (in order) that every replica in `live` (honest server ids, in increasing
     /// order; not empty) has recorded, after its gather on gather steps; `None` while one is
     /// missing or once every step is done.
-    pub fn next_complete(&mut self, live: &[usize], wall_seconds: f64) -> Option<Completed> {
+    pub fn next_complete(&mut self, live: &[usize]) -> Option<Completed> {
         let step = self.rows.len() as u64;
         if step >= self.steps || live.is_empty() {
             return None;
@@ -197,7 +190,7 @@ impl Collector {
         let losses = &acc.losses;
         let row = StepRow {
             step,
-            wall_seconds,
+            wall_seconds: 0.0,
             loss: (!losses.is_empty())
                 .then(|| losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64),
             test_accuracy: None,
@@ -282,6 +275,91 @@ pub fn model_hash(params: &[f32]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{Mode, Refused};
+    use std::sync::Arc;
+
+    /// A row completes once every live honest replica has recorded the step (and its gather on
+    /// gather steps); records of Byzantine nodes, and refusals for timing rather than content,
+    /// are not counted.
+    #[test]
+    fn rows_complete_in_order_from_honest_records_only() {
+        let shape = ClusterConfig {
+            n_ps: 5,
+            f_ps: 1,
+            n_w: 7,
+            f_w: 2,
+            gather_period: 2,
+            mode: Mode::Async,
+        };
+        let mut c = Collector::new(shape, 2);
+        let model = |s: usize, step, gathered, v: f32| {
+            (
+                Node::Server(s),
+                Record::Model {
+                    step,
+                    gathered,
+                    params: Arc::new(vec![v, 0.0]),
+                },
+            )
+        };
+        let loss = |w: usize, loss| (Node::Worker(w), Record::Loss { step: 0, loss });
+        let dropped = |s: usize, reason| {
+            let from = Node::Worker(3);
+            (
+                Node::Server(s),
+                Record::Dropped {
+                    from,
+                    step: 0,
+                    reason,
+                },
+            )
+        };
+        for (from, r) in [
+            loss(0, 100.0), // Byzantine worker: ignored
+            loss(2, 1.0),
+            loss(3, 3.0),
+            dropped(0, Refused::NotFinite),
+            dropped(0, Refused::Late),
+            dropped(4, Refused::NotFinite), // Byzantine server: ignored
+            model(4, 0, false, 1e9),        // Byzantine server: ignored
+            model(0, 0, false, 0.0),
+            model(1, 0, false, 3.0),
+        ] {
+            c.record(from, r);
+        }
+        assert!(
+            c.next_complete(&[0, 1, 2]).is_none(),
+            "replica 2 is missing"
+        );
+        let done = c
+            .next_complete(&[0, 1])
+            .expect("the live replicas have step 0");
+        assert_eq!(done.row.step, 0);
+        assert_eq!(done.row.loss, Some(2.0));
+        assert_eq!(done.row.diameter, 3.0);
+        assert_eq!(done.row.rejected, 1);
+        assert_eq!(
+            *done.model,
+            vec![0.0, 0.0],
+            "the first live replica's model"
+        );
+        c.push(done);
+        // Step 1 gathers (T = 2): the models after the gather are needed too.
+        c.record(Node::Server(0), model(0, 1, false, 5.0).1);
+        c.record(Node::Server(1), model(1, 1, false, 6.0).1);
+        assert!(c.next_complete(&[0, 1]).is_none(), "no gather recorded yet");
+        c.record(Node::Server(0), model(0, 1, true, 5.5).1);
+        c.record(Node::Server(1), model(1, 1, true, 5.5).1);
+        let done = c.next_complete(&[0, 1]).expect("gathered");
+        assert_eq!(done.row.diameter_after_gather, Some(0.0));
+        assert_eq!(*done.model, vec![5.5, 0.0], "the model after the gather");
+        c.push(done);
+        assert!(c.next_complete(&[0, 1]).is_none(), "every step is done");
+        assert_eq!(c.rejected(), 1);
+        let (rows, gathers) = c.finish();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(gathers, vec![(1, model_hash(&[5.5, 0.0]))]);
+    }
 
     #[test]
     fn diameter_and_hash() {

@@ -30,10 +30,11 @@ impl Refused {
     pub fn malformed(self) -> bool {
         matches!(self, Refused::NotFinite | Refused::WrongDimension)
     }
+}
 
-    /// A short reason for logs.
-    pub fn reason(self) -> &'static str {
-        match self {
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
             Refused::Late => "late",
             Refused::TooFarAhead => "too far ahead",
             Refused::Duplicate => "second message from this sender for this step",
@@ -41,7 +42,7 @@ impl Refused {
             Refused::NotFinite => "non-finite values",
             Refused::Unexpected => "unexpected message",
             Refused::NotAsked => "gradient for a step not asked",
-        }
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! The cluster's shape and the bounds it must satisfy before anything starts.
 
+use super::types::Node;
 use crate::{Bound, Error, Result};
 
 /// Which variant of the protocol runs.
@@ -91,6 +92,15 @@ impl ClusterConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Whether `node` is in a Byzantine slot: the first `f_w` workers and the last `f_ps` servers
+    /// (where the simulator and the tests put them; over a network nobody knows which they are).
+    pub fn is_byzantine(&self, node: Node) -> bool {
+        match node {
+            Node::Server(s) => s >= self.n_ps - self.f_ps,
+            Node::Worker(w) => w < self.f_w,
+        }
     }
 
     /// Gradients a server waits for: `n_w - f_w` (async), `n_w` (sync, up to a deadline; vanilla).

@@ -74,7 +74,7 @@ impl Adversary {
     }
 
     pub fn is_byzantine(&self, w: usize) -> bool {
-        w < self.shape.f_w
+        self.shape.is_byzantine(Node::Worker(w))
     }
 
     /// Worker `w` sends `v` to `to` at `step`. Returns the message to transmit now (an honest
@@ -106,9 +106,9 @@ impl Adversary {
         })
     }
 
-    /// Sends the Byzantine workers' vectors of `step` once what they wait for is known;
-    /// `live_honest` is the number of honest workers still up.
-    pub fn craft(&mut self, step: u64, live_honest: usize, queue: &mut Queue) -> Result<()> {
+    /// Sends the Byzantine workers' vectors of `step` once what they wait for is known (`crashed`:
+    /// the nodes that are down).
+    pub fn craft(&mut self, step: u64, crashed: &HashSet<Node>, queue: &mut Queue) -> Result<()> {
         let Some(held) = self.hold.get(&step) else {
             return Ok(());
         };
@@ -116,6 +116,9 @@ impl Adversary {
         if held.is_empty() || held.iter().any(|(_, _, to)| to.len() < self.shape.n_ps) {
             return Ok(());
         }
+        let live_honest = (self.shape.f_w..self.shape.n_w)
+            .filter(|&w| !crashed.contains(&Node::Worker(w)))
+            .count();
         let honest = self.honest_sent.get(&step).map_or(0, |v| v.len());
         let moved_on = self.honest_sent.range(step + 1..).next().is_some();
         // Async servers take the first q_w vectors: once q_w - f_w honest ones exist, the

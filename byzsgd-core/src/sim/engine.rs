@@ -159,7 +159,7 @@ impl Engine {
     }
 
     fn is_honest_server(&self, s: usize) -> bool {
-        !self.cluster.is_byzantine(Node::Server(s))
+        !self.shape.is_byzantine(Node::Server(s))
     }
 
     fn down(&self, n: Node) -> bool {
@@ -282,23 +282,27 @@ impl Engine {
         })
     }
 
-    /// The coordinate-wise median of what every replica reports as its final model.
+    /// The coordinate-wise median of what every replica reports as its final model (one of the
+    /// wrong length counts as not reported).
     fn final_model(&mut self) -> Result<Vec<f32>> {
-        let models: Vec<Vec<f32>> = self
+        let dim = self.source.dim();
+        let mut models: Vec<Vec<f32>> = self
             .servers
             .iter_mut()
             .filter_map(|s| s.final_model())
-            .filter(|m| m.len() == self.source.dim())
+            .filter(|m| m.len() == dim)
             .collect();
-        let n = models.len();
-        if n == 1 {
-            return Ok(models.into_iter().next().expect("one"));
+        match models.len() {
+            0 => Err(Error::Stalled("no replica reports a final model".into())),
+            // One trusted server (vanilla): its model as it is.
+            1 => Ok(models.pop().expect("one")),
+            n => {
+                let median = MedianConfig::new(n, 0).init()?;
+                Ok(median
+                    .aggregate_rows(Rows::new(&models.concat(), n, dim)?)?
+                    .0)
+            }
         }
-        let rows: Vec<f32> = models.concat();
-        let median = MedianConfig::new(n.max(1), 0).init()?;
-        Ok(median
-            .aggregate_rows(Rows::new(&rows, n, self.source.dim())?)?
-            .0)
     }
 
     /// The first honest server's model, if some honest model, or an honest gradient, is no
@@ -331,7 +335,7 @@ impl Engine {
                     "every honest server crashed before step {step}"
                 )));
             }
-            let Some(mut done) = self.metrics.next_complete(&live, 0.0) else {
+            let Some(mut done) = self.metrics.next_complete(&live) else {
                 return Ok(());
             };
             if self
@@ -402,17 +406,15 @@ impl Engine {
             return Ok(());
         };
         let step = *step;
-        let live_honest = (self.shape.f_w..self.shape.n_w)
-            .filter(|&w| !self.down(Node::Worker(w)))
-            .count();
         match self.adversary.intercept(w, step, grad, to) {
-            None => self.adversary.craft(step, live_honest, &mut self.queue),
+            None => self.adversary.craft(step, &self.crashed, &mut self.queue),
             Some(msg) => {
                 self.transmit(from, to, msg);
                 // Honest vectors may complete what the adversary waits for.
+                let previous = step.saturating_sub(1);
                 self.adversary
-                    .craft(step.saturating_sub(1), live_honest, &mut self.queue)?;
-                self.adversary.craft(step, live_honest, &mut self.queue)
+                    .craft(previous, &self.crashed, &mut self.queue)?;
+                self.adversary.craft(step, &self.crashed, &mut self.queue)
             }
         }
     }

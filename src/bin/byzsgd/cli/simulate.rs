@@ -337,17 +337,15 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         return Err(e).context("writing metrics.csv");
     }
     csv.flush()?;
-    let model_file = dir.join(MODEL_FILE);
-    let model_accuracy = split
-        .test
-        .len()
-        .gt(&0)
+    // The model file first: the summary describes it.
+    let model_accuracy = (!split.test.is_empty())
         .then(|| test_accuracy(&trained.model, &split.test, &norm, &device));
-    write_summary(&dir, &o, &report, model_accuracy)?;
+    let model_file = dir.join(MODEL_FILE);
     trained
         .model
         .save_file(&model_file)
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", model_file.display()))?;
+    write_summary(&dir, &o, &report, model_accuracy)?;
     plots(&dir, &report.rows)?;
     if let Some(step) = report.diverged {
         writeln!(
