@@ -25,6 +25,12 @@ pub enum LrSchedule {
     },
 }
 
+impl From<f64> for LrSchedule {
+    fn from(lr: f64) -> Self {
+        LrSchedule::Constant(lr)
+    }
+}
+
 impl LrSchedule {
     /// The rate at step `t` (0-based).
     pub fn at(&self, t: usize) -> f64 {

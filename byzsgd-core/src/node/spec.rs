@@ -21,8 +21,12 @@ pub struct Timers {
     /// missing (all arrived: the server goes on); it must leave a worker time to try every server
     /// (`n_ps` gradients and pulls) or rejections turn into skipped steps.
     pub step_deadline: f64,
-    /// How long a worker waits for the server it pulled from.
+    /// How long a worker waits for the server it pulled from (or, pulling from every server,
+    /// before it asks again those that did not answer).
     pub pull_timeout: f64,
+    /// Asynchronous mode: how long a node waits for a quorum before it reports a stall and asks
+    /// the peers it waits for to send again (the algorithm itself waits for `n − f`).
+    pub stall: f64,
 }
 
 impl Default for Timers {
@@ -30,6 +34,7 @@ impl Default for Timers {
         Self {
             step_deadline: 12.0,
             pull_timeout: 3.0,
+            stall: 30.0,
         }
     }
 }
@@ -175,7 +180,7 @@ impl ClusterSpec {
         }
         let gather_period = match self.gather_period {
             Some(t) => t,
-            None => ClusterConfig::default_gather_period(self.lipschitz, lr.base()),
+            None => ClusterConfig::default_gather_period(self.lipschitz, lr.base())?,
         };
         let shape = ClusterConfig {
             n_ps: self.servers,
@@ -212,10 +217,11 @@ impl ClusterSpec {
         for (what, v) in [
             ("timers.step_deadline", self.timers.step_deadline),
             ("timers.pull_timeout", self.timers.pull_timeout),
+            ("timers.stall", self.timers.stall),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
+            if !(v.is_finite() && v > 0.0) {
                 return Err(config(&format!(
-                    "{what} must be a finite time >= 0, got {v}"
+                    "{what} must be a finite time > 0, got {v}"
                 )));
             }
         }

@@ -16,6 +16,10 @@ pub enum Mode {
     Vanilla,
 }
 
+/// The largest gather period accepted: a million steps (longer than any run; a period derived
+/// from a tiny Lipschitz estimate would otherwise be `2^64 − 1`).
+pub const MAX_GATHER_PERIOD: u64 = 1_000_000;
+
 /// Sizes, Byzantine counts and the gather period of a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClusterConfig {
@@ -85,6 +89,13 @@ impl ClusterConfig {
             self.f_w,
             Bound::new(3, 1),
         )?;
+        if self.gather_period > MAX_GATHER_PERIOD {
+            return Err(Error::Config(format!(
+                "gather period T = {} is absurd (at most {MAX_GATHER_PERIOD}); set gather_period, \
+                 or check lipschitz and lr, from which T = floor(1 / (3 L lr)) is derived",
+                self.gather_period
+            )));
+        }
         if self.mode == Mode::Vanilla && (self.n_ps != 1 || self.f_ps != 0) {
             return Err(Error::Config(format!(
                 "vanilla mode has one trusted server, got {} servers with {} Byzantine",
@@ -121,13 +132,9 @@ impl ClusterConfig {
         self.mode != Mode::Vanilla
             && self.n_ps > 1
             && self.gather_period > 0
-            && (step + 1).is_multiple_of(self.gather_period)
-    }
-
-    /// How many steps ahead of its own a node buffers messages (and pulls): a replica may run up
-    /// to a gather period ahead of another, plus the step in flight, on either side.
-    pub fn step_window(&self) -> u64 {
-        self.gather_period.max(1) * 2 + 2
+            && step
+                .checked_add(1)
+                .is_some_and(|s| s.is_multiple_of(self.gather_period))
     }
 
     /// Whether a synchronous worker pulls from every server at `step` (the step after a gather,
@@ -136,9 +143,21 @@ impl ClusterConfig {
         step == 0 || self.gathers_at(step - 1)
     }
 
-    /// The reference code's default gather period, `max(1, floor(1 / (3 L η)))`.
-    pub fn default_gather_period(lipschitz: f64, lr: f64) -> u64 {
-        (1.0 / (3.0 * lipschitz * lr)).floor().max(1.0) as u64
+    /// The reference code's default gather period, `max(1, floor(1 / (3 L η)))`, or an error
+    /// naming `L` and `η` when they are not positive finite numbers or give a period over
+    /// [`MAX_GATHER_PERIOD`].
+    pub fn default_gather_period(lipschitz: f64, lr: f64) -> Result<u64> {
+        let t = (1.0 / (3.0 * lipschitz * lr)).floor().max(1.0);
+        let ok = |v: f64| v.is_finite() && v > 0.0;
+        let sane = ok(lipschitz) && ok(lr) && t <= MAX_GATHER_PERIOD as f64;
+        if !sane {
+            return Err(Error::Config(format!(
+                "the default gather period floor(1 / (3 L lr)) needs a Lipschitz estimate L and a \
+                 learning rate lr that are positive and not tiny, got L = {lipschitz}, lr = {lr} \
+                 (T = {t}); set gather_period instead"
+            )));
+        }
+        Ok(t as u64)
     }
 }
 
@@ -175,6 +194,14 @@ mod tests {
             (cluster(5, 1, 7, 2).q_w(), cluster(5, 1, 7, 2).q_ps()),
             (5, 4)
         );
-        assert_eq!(ClusterConfig::default_gather_period(1.0, 0.05), 6);
+        assert_eq!(ClusterConfig::default_gather_period(1.0, 0.05).unwrap(), 6);
+        for (l, lr) in [(0.0, 0.1), (1e-30, 0.1), (1.0, f64::NAN), (-1.0, 0.1)] {
+            let err = ClusterConfig::default_gather_period(l, lr).unwrap_err();
+            assert!(err.to_string().contains("gather_period"), "{err}");
+        }
+        let mut c = cluster(5, 1, 7, 2);
+        c.gather_period = u64::MAX;
+        assert!(c.validate().unwrap_err().to_string().contains("absurd"));
+        assert!(!c.gathers_at(u64::MAX));
     }
 }

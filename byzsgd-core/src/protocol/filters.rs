@@ -8,41 +8,61 @@
 //!   every honest reply is rejected: on the simulator's noisy quadratic, 861 rejections in 400
 //!   worker steps. Measured values, of which at most a fraction `f_ps / n_ps` come from Byzantine
 //!   replies, are what the `(n_ps − f_ps) / n_ps` percentile is made for. Accepted
-//!   unconditionally while fewer than `warmup` are known, or when `θ_t = θ_{t−1}` up to f32
-//!   rounding (`1e-6 ‖θ_t‖`: a model that did not move, e.g. after a skipped update, differs from
-//!   the worker's last one by rounding only, and `k_t` would be noise over almost zero).
+//!   unconditionally while fewer than `warmup` are known.
 //! - Distance filter (only when `f_w > 0`): accepted when
-//!   `‖θ_local − θ_t‖ ≤ η ‖g_t‖ ((3T + 2)(n_w − f_w) / (4 f_w) + 2 (max(t − 1, 0) mod T))`,
-//!   `θ_local = θ_{t−1} − η g_{t−1}`. Here `‖g_t‖` is the norm of the worker's last accepted
-//!   gradient, not of the gradient at the candidate: a Byzantine model far from the optimum has a
-//!   large gradient there and would widen its own threshold (measured on a quadratic, a reversed
-//!   model `−θ` passed that way and pushed the honest servers past the optimum).
+//!   `‖θ_local − θ_t‖ ≤ η_t ‖v‖ ((3T + 2)(n_w − f_w) / (4 f_w) + 2 (max(t − 1, 0) mod T))`,
+//!   `θ_local = θ_{t−1} − η_{t−1} v`, where `v` is the vector the worker sent for its last
+//!   accepted model (its gradient, or its velocity with momentum: what the servers applied) and
+//!   `η_t` the schedule's rate at the step. `‖v‖` is the worker's last sent vector, not the
+//!   gradient at the candidate: a Byzantine model far from the optimum has a large gradient there
+//!   and would widen its own threshold (measured on a quadratic, a reversed model `−θ` passed
+//!   that way and pushed the honest servers past the optimum).
+//! - Stale filter: a reply equal to the worker's last accepted model up to f32 rounding
+//!   (`1e-6 ‖θ_t‖`) is rejected: it is a replay (or a replica that skipped its update), and
+//!   `k_t` would be noise over almost zero.
 //!
 //! The reference code computes both and never rejects; these reject.
 
 use std::collections::VecDeque;
 
 use super::config::ClusterConfig;
+use super::snapshot::{Accepted, FilterState};
+use crate::node::LrSchedule;
+use crate::{Error, Result};
 
 /// The filters' settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FilterConfig {
-    /// The base learning rate `η` of the distance filter.
-    pub lr: f64,
-    /// Measured `k` values known before the Lipschitz filter rejects (10).
+    /// The learning-rate schedule `η_t` of the distance filter.
+    pub lr: LrSchedule,
+    /// Measured `k` values known before the Lipschitz filter rejects (10; at least 1).
     pub warmup: usize,
-    /// Measured `k` values kept (100).
+    /// Measured `k` values kept (100; at least `warmup`).
     pub history: usize,
 }
 
 impl FilterConfig {
-    /// Filters for learning rate `lr`, with the defaults of ALGORITHMS.md.
-    pub fn new(lr: f64) -> Self {
+    /// Filters for the schedule `lr` (a number is a constant rate), with the defaults of
+    /// ALGORITHMS.md.
+    pub fn new(lr: impl Into<LrSchedule>) -> Self {
         Self {
-            lr,
+            lr: lr.into(),
             warmup: 10,
             history: 100,
         }
+    }
+
+    /// Refuses settings that would panic or grow without bound.
+    pub fn validate(&self) -> Result<()> {
+        self.lr.validate()?;
+        if self.warmup == 0 || self.history < self.warmup || self.history > 1_000_000 {
+            return Err(Error::Config(format!(
+                "filters: warmup must be at least 1 and history between warmup and 1000000, got \
+                 warmup = {} and history = {}",
+                self.warmup, self.history
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -53,6 +73,8 @@ pub enum Filter {
     Lipschitz,
     /// The distance filter: the model is too far from where the worker's last step leads.
     Distance,
+    /// The model is the worker's last one again (a replay, or a replica that did not update).
+    Stale,
     /// No reply before the pull timeout.
     Timeout,
 }
@@ -62,6 +84,7 @@ impl std::fmt::Display for Filter {
         f.write_str(match self {
             Filter::Lipschitz => "lipschitz",
             Filter::Distance => "distance",
+            Filter::Stale => "stale",
             Filter::Timeout => "timeout",
         })
     }
@@ -78,52 +101,64 @@ pub struct Rejection {
     pub threshold: f64,
 }
 
-/// One worker's filter state: its last accepted model and gradient, and the measured `k` values.
+/// One worker's filter state: its last accepted model, the gradient there and the vector it sent,
+/// and the measured `k` values.
 #[derive(Debug, Clone)]
 pub struct Filters {
     config: FilterConfig,
     cluster: ClusterConfig,
-    last: Option<(Vec<f32>, Vec<f32>)>,
+    last: Option<Accepted>,
     ks: VecDeque<f64>,
 }
 
 /// Squared norms, summed in f32 over runs of 256 values and in f64 across runs.
 #[derive(Debug, Default)]
 struct Sums {
-    /// `‖θ_{t−1} − η g_{t−1} − θ_t‖²`.
+    /// `‖θ_{t−1} − η v − θ_t‖²`.
     from_local: f64,
     /// `‖θ_t − θ_{t−1}‖²`.
     moved: f64,
     /// `‖g_t − g_{t−1}‖²`.
     grad_change: f64,
-    /// `‖g_{t−1}‖²`.
-    last_grad: f64,
+    /// `‖v‖²`.
+    last_sent: f64,
     /// `‖θ_t‖²`.
     theta: f64,
 }
 
-fn sums(theta: &[f32], grad: &[f32], last_theta: &[f32], last_grad: &[f32], eta: f32) -> Sums {
+/// The candidate `(θ_t, g_t)` and the last accepted `(θ, g, v)`.
+struct Pair<'a> {
+    theta: &'a [f32],
+    grad: &'a [f32],
+    last_theta: &'a [f32],
+    last_grad: &'a [f32],
+    last_sent: &'a [f32],
+}
+
+fn sums(p: Pair<'_>, eta: f32) -> Sums {
     let mut out = Sums::default();
-    let runs = theta
-        .chunks(256)
-        .zip(grad.chunks(256))
-        .zip(last_theta.chunks(256).zip(last_grad.chunks(256)));
-    for ((t, g), (lt, lg)) in runs {
+    fn c(v: &[f32]) -> std::slice::Chunks<'_, f32> {
+        v.chunks(256)
+    }
+    let runs = c(p.theta)
+        .zip(c(p.grad))
+        .zip(c(p.last_theta).zip(c(p.last_grad)).zip(c(p.last_sent)));
+    for ((t, g), ((lt, lg), ls)) in runs {
         let mut r = [0.0f32; 5];
         for i in 0..t.len() {
-            let local = lt[i] - eta * lg[i] - t[i];
+            let local = lt[i] - eta * ls[i] - t[i];
             let moved = t[i] - lt[i];
             let dg = g[i] - lg[i];
             r[0] += local * local;
             r[1] += moved * moved;
             r[2] += dg * dg;
-            r[3] += lg[i] * lg[i];
+            r[3] += ls[i] * ls[i];
             r[4] += t[i] * t[i];
         }
         out.from_local += r[0] as f64;
         out.moved += r[1] as f64;
         out.grad_change += r[2] as f64;
-        out.last_grad += r[3] as f64;
+        out.last_sent += r[3] as f64;
         out.theta += r[4] as f64;
     }
     out
@@ -141,21 +176,28 @@ impl Filters {
     }
 
     /// Checks the candidate model `theta` of `step` and the gradient `grad` computed there:
-    /// the distance filter first, then the Lipschitz filter, whose `k_t` joins the history
+    /// the distance filter first, then the stale and Lipschitz filters; `k_t` joins the history
     /// whether it passes or not (see the module docs).
     pub fn check(&mut self, step: u64, theta: &[f32], grad: &[f32]) -> Result<(), Rejection> {
-        let Some((last_theta, last_grad)) = &self.last else {
+        let Some(last) = &self.last else {
             return Ok(());
         };
-        let eta = self.config.lr as f32;
-        // One pass for the four norms both filters need.
-        let s = sums(theta, grad, last_theta, last_grad, eta);
+        let rate = |s: u64| self.config.lr.at(usize::try_from(s).unwrap_or(usize::MAX));
+        let pair = Pair {
+            theta,
+            grad,
+            last_theta: &last.theta,
+            last_grad: &last.grad,
+            last_sent: &last.sent,
+        };
+        // One pass for the norms every filter needs.
+        let s = sums(pair, rate(last.step) as f32);
         let c = &self.cluster;
         if c.f_w > 0 {
-            let big_t = c.gather_period.max(1);
-            let scatter = (3 * big_t + 2) as f64 * (c.n_w - c.f_w) as f64 / (4 * c.f_w) as f64;
-            let since = 2.0 * (step.saturating_sub(1) % big_t) as f64;
-            let threshold = self.config.lr * s.last_grad.sqrt() * (scatter + since);
+            let big_t = c.gather_period.max(1) as f64;
+            let scatter = (3.0 * big_t + 2.0) * (c.n_w - c.f_w) as f64 / (4 * c.f_w) as f64;
+            let since = 2.0 * (step.saturating_sub(1) % c.gather_period.max(1)) as f64;
+            let threshold = rate(step) * s.last_sent.sqrt() * (scatter + since);
             let value = s.from_local.sqrt();
             if value.is_nan() || value > threshold {
                 return Err(Rejection {
@@ -166,8 +208,13 @@ impl Filters {
             }
         }
         let moved = s.moved.sqrt();
-        if moved <= (1e-6 * s.theta.sqrt()).max(1e-12) {
-            return Ok(());
+        let still = (1e-6 * s.theta.sqrt()).max(1e-12);
+        if moved <= still {
+            return Err(Rejection {
+                filter: Filter::Stale,
+                value: moved,
+                threshold: still,
+            });
         }
         let k = s.grad_change.sqrt() / moved;
         let verdict = if self.ks.len() >= self.config.warmup {
@@ -185,7 +232,7 @@ impl Filters {
             Ok(())
         };
         if k.is_finite() {
-            if self.ks.len() == self.config.history {
+            if self.ks.len() >= self.config.history {
                 self.ks.pop_front();
             }
             self.ks.push_back(k);
@@ -193,9 +240,30 @@ impl Filters {
         verdict
     }
 
-    /// Records the model the worker used and its gradient: the next check's `θ_{t−1}`, `g_{t−1}`.
-    pub fn accept(&mut self, theta: &[f32], grad: &[f32]) {
-        self.last = Some((theta.to_vec(), grad.to_vec()));
+    /// Records the model the worker used at `step`, its gradient there and the vector it sent:
+    /// the next check's `θ_{t−1}`, `g_{t−1}`, `v`.
+    pub fn accept(&mut self, step: u64, theta: &[f32], grad: &[f32], sent: &[f32]) {
+        self.last = Some(Accepted {
+            step,
+            theta: theta.to_vec(),
+            grad: grad.to_vec(),
+            sent: sent.to_vec(),
+        });
+    }
+
+    /// Its history, for a snapshot.
+    pub fn state(&self) -> FilterState {
+        FilterState {
+            last: self.last.clone(),
+            ks: self.ks.iter().copied().collect(),
+        }
+    }
+
+    /// Restores a history from [`state`](Self::state) (the newest `history` values kept).
+    pub fn set_state(&mut self, state: FilterState) {
+        self.last = state.last;
+        let skip = state.ks.len().saturating_sub(self.config.history);
+        self.ks = state.ks.into_iter().skip(skip).collect();
     }
 
     /// The `100 (n_ps − f_ps) / n_ps` percentile of the measured `k`, nearest rank.

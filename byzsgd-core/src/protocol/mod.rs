@@ -18,24 +18,32 @@
 //! update when fewer arrived than the rule needs. Deadlines are [`Action::SetTimer`]s: the
 //! runtime chooses their durations.
 //!
-//! Messages are tagged `(step, sender)`; the sender is who the transport says it is. One message
-//! per sender and step counts; late messages are dropped, future ones buffered within a bounded
-//! window.
+//! Messages are tagged `(step, sender)`; the sender is who the transport says it is, and a sender
+//! outside the cluster (or the node itself) is refused. One message per sender and step counts;
+//! late messages are dropped, future ones buffered within a window of steps and a byte budget per
+//! sender ([`Limits`]). Every wait has a way out: synchronous waits have deadlines
+//! ([`Timer`]); an asynchronous quorum waits for `n − f` as the algorithm says, reports a stall
+//! after a while ([`Timer::Stall`]) and asks the missing peers again. A node that fell behind
+//! catches up from `f + 1` vouching peers (see [`ServerCore`] and [`WorkerCore`]), a reconnected
+//! peer is sent the current step's messages again ([`Event::Connected`]), and a node's whole state
+//! is a serde snapshot ([`ServerSnapshot`], [`WorkerSnapshot`]).
 
 mod buffer;
 mod byzantine;
 mod config;
 mod filters;
 mod server;
+mod snapshot;
 mod types;
 mod update;
 mod worker;
 
-pub use buffer::{Refused, StepBuffer};
+pub use buffer::{Limits, Refused, StepBuffer};
 pub use byzantine::{ByzantineServer, ByzantineWorker};
-pub use config::{ClusterConfig, Mode};
+pub use config::{ClusterConfig, MAX_GATHER_PERIOD, Mode};
 pub use filters::{Filter, FilterConfig, Filters, Rejection};
 pub use server::ServerCore;
+pub use snapshot::{Accepted, FilterState, ServerSnapshot, WorkerSnapshot};
 pub use types::{Action, Event, Message, Node, Record, Timer, Vector};
 pub use update::{PlainSgd, Update};
 pub use worker::WorkerCore;

@@ -1,15 +1,26 @@
 //! A correct parameter-server replica as a state machine.
+//!
+//! Besides the algorithm (collect, aggregate, update, gather), a replica defends itself: senders
+//! outside the cluster (or itself) are refused; what one sender can make it buffer is bounded
+//! ([`Limits`]); pulls and catch-up requests are answered at most once per sender and step. A
+//! replica that falls behind (restarted, partitioned, or shown a later step by `f + 1` distinct
+//! peers beyond its window) catches up: it asks every peer for its [`Message::State`] and, once
+//! `q_ps − 1` answered, adopts the coordinate-wise median of their models at the
+//! `(f_ps + 1)`-th highest position they report (some correct replica reached it), then asks its
+//! peers to send that step's messages again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::buffer::{Refused, StepBuffer};
+use super::buffer::{Limits, Refused, StepBuffer};
 use super::config::{ClusterConfig, Mode};
+use super::snapshot::ServerSnapshot;
 use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
 use super::update::Update;
-use crate::{Aggregator, Contraction, MedianConfig, Result, Rows};
+use crate::{Aggregator, Contraction, Error, MedianConfig, Result, Rows};
 
 /// Where a server is within its step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     /// Waiting for `q_w` gradients of the step.
     Collecting,
@@ -17,11 +28,15 @@ enum Phase {
     Gathering,
 }
 
-/// Server replica `id`: collects gradients, aggregates, updates, gathers (ALGORITHMS.md).
+/// One peer's answer to a catch-up request: its position and model.
+type PeerState = (u64, bool, Vector);
+
+/// Replica `id`: collects gradients, aggregates, updates, gathers (ALGORITHMS.md).
 #[derive(Debug)]
 pub struct ServerCore {
     id: usize,
     cluster: ClusterConfig,
+    limits: Limits,
     params: Vec<f32>,
     rule: Box<dyn Aggregator>,
     contraction: Box<dyn Contraction>,
@@ -32,10 +47,22 @@ pub struct ServerCore {
     models: StepBuffer,
     /// The model at the start of the current step (what pulls of this step get).
     step_model: Vector,
-    /// Synchronous mode: pulls for future steps, answered when the step starts.
-    pending_pulls: std::collections::BTreeMap<u64, Vec<usize>>,
+    /// Pulls for future steps, answered when the step starts.
+    pending_pulls: BTreeMap<u64, Vec<usize>>,
     /// Synchronous mode: the current step's deadline passed.
     deadline_passed: bool,
+    /// Per worker: the step at which its pull was last answered.
+    answered: Vec<Option<u64>>,
+    /// Per replica: the step at which its catch-up request was last answered.
+    stated: Vec<Option<u64>>,
+    /// Per replica: the step of the gather model last sent again on its pull.
+    resent: Vec<Option<u64>>,
+    /// Its latest gather model, sent again to replicas that missed it.
+    last_gather: Option<(u64, Vector)>,
+    /// Catching up: each replica's state so far.
+    catching_up: Option<Vec<Option<PeerState>>>,
+    /// Restored or restarted: catch up before taking part.
+    rejoining: bool,
 }
 
 impl ServerCore {
@@ -51,15 +78,22 @@ impl ServerCore {
         update: Box<dyn Update>,
     ) -> Result<Self> {
         cluster.validate()?;
+        if id >= cluster.n_ps {
+            return Err(Error::Config(format!(
+                "server id {id} out of range: the cluster has {} servers",
+                cluster.n_ps
+            )));
+        }
         rule.bound().check(&rule.name(), cluster.q_w(), rule.f())?;
         let contraction = Box::new(MedianConfig::new(cluster.q_ps(), 0).init()?);
         let dim = params.len();
-        let window = cluster.step_window();
+        let limits = Limits::default();
         Ok(Self {
             id,
             cluster,
+            limits,
             step_model: Arc::new(params.clone()),
-            pending_pulls: Default::default(),
+            pending_pulls: BTreeMap::new(),
             deadline_passed: false,
             params,
             rule,
@@ -67,8 +101,14 @@ impl ServerCore {
             update,
             step: 0,
             phase: Phase::Collecting,
-            grads: StepBuffer::new(dim, window),
-            models: StepBuffer::new(dim, window),
+            grads: StepBuffer::new(dim, cluster.n_w, limits),
+            models: StepBuffer::new(dim, cluster.n_ps, limits),
+            answered: vec![None; cluster.n_w],
+            stated: vec![None; cluster.n_ps],
+            resent: vec![None; cluster.n_ps],
+            last_gather: None,
+            catching_up: None,
+            rejoining: false,
         })
     }
 
@@ -79,6 +119,65 @@ impl ServerCore {
     pub fn with_contraction(mut self, contraction: Box<dyn Contraction>) -> Self {
         self.contraction = contraction;
         self
+    }
+
+    /// Buffers with `limits` rather than [`Limits::default`] (before the run starts).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        let dim = self.params.len();
+        self.limits = limits;
+        self.grads = StepBuffer::new(dim, self.cluster.n_w, limits);
+        self.models = StepBuffer::new(dim, self.cluster.n_ps, limits);
+        self.grads.advance(self.step);
+        self.models.advance(self.step);
+        self
+    }
+
+    /// Starts as a replica that was down (restarted with lost state, or restored from an old
+    /// snapshot): on [`Event::Start`] it catches up with its peers before it takes part.
+    pub fn rejoining(mut self) -> Self {
+        self.rejoining = true;
+        self
+    }
+
+    /// Its state, to write to disk and [`restore`](Self::restore) after a restart.
+    pub fn snapshot(&self) -> ServerSnapshot {
+        ServerSnapshot {
+            id: self.id,
+            step: self.step,
+            gathering: self.phase == Phase::Gathering,
+            params: self.params.clone(),
+            step_model: self.step_model.to_vec(),
+            update: self.update.state(),
+        }
+    }
+
+    /// This replica (built as by [`new`](Self::new)) with the state of `snapshot`; it rejoins
+    /// through catch-up on [`Event::Start`].
+    pub fn restore(mut self, snapshot: ServerSnapshot) -> Result<Self> {
+        let dim = self.params.len();
+        if snapshot.id != self.id
+            || snapshot.params.len() != dim
+            || snapshot.step_model.len() != dim
+        {
+            return Err(Error::Input(format!(
+                "snapshot of server {} with {} parameters does not fit server {} with {dim}",
+                snapshot.id,
+                snapshot.params.len(),
+                self.id
+            )));
+        }
+        self.update.set_state(&snapshot.update)?;
+        self.step = snapshot.step;
+        self.phase = if snapshot.gathering {
+            Phase::Gathering
+        } else {
+            Phase::Collecting
+        };
+        self.params = snapshot.params;
+        self.step_model = Arc::new(snapshot.step_model);
+        self.grads.advance(self.step);
+        self.models.advance(self.step);
+        Ok(self.rejoining())
     }
 
     /// This replica's id.
@@ -96,55 +195,175 @@ impl ServerCore {
         &self.params
     }
 
+    /// Vectors buffered from peers (gradients and gather models), what a flood could grow.
+    pub fn buffered(&self) -> usize {
+        self.grads.held() + self.models.held()
+    }
+
+    fn is_peer(&self, n: Node) -> bool {
+        match n {
+            Node::Worker(w) => w < self.cluster.n_w,
+            Node::Server(s) => s < self.cluster.n_ps && s != self.id,
+        }
+    }
+
+    fn peers(&self) -> impl Iterator<Item = usize> + use<> {
+        let me = self.id;
+        (0..self.cluster.n_ps).filter(move |&s| s != me)
+    }
+
+    fn sync(&self) -> bool {
+        self.cluster.mode == Mode::Sync
+    }
+
     /// Handles one event; returns what to do.
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
         let mut out = Vec::new();
         match event {
+            Event::Start if self.rejoining => self.begin_catch_up(&mut out),
             Event::Start => self.start_step(&mut out),
-            Event::Timer(Timer::StepDeadline { step })
-                if step == self.step && self.phase == Phase::Collecting =>
-            {
-                self.deadline_passed = true;
-                self.progress(&mut out)?;
+            Event::Timer(t) => self.timer(t, &mut out)?,
+            Event::Connected { peer } if self.is_peer(peer) => self.connected(peer, &mut out),
+            Event::Received { from, msg } if !self.is_peer(from) => {
+                drop_msg(&mut out, from, msg.step(), Refused::UnknownSender);
             }
-            Event::Timer(_) => {}
-            Event::Received {
-                from: Node::Worker(w),
-                msg: Message::Pull { step },
-            } if self.cluster.mode == Mode::Sync => self.pull(w, step, &mut out),
-            Event::Received { from, msg } => {
-                let step = msg.step();
-                let refused = match (from, msg) {
-                    (Node::Worker(w), Message::Gradient { step, grad }) => {
-                        self.grads.insert(w, step, grad).err()
-                    }
-                    (Node::Server(s), Message::Model { step, params }) => {
-                        self.models.insert(s, step, params).err()
-                    }
-                    _ => {
-                        out.push(Action::Record(Record::Dropped {
-                            from,
-                            step,
-                            reason: Refused::Unexpected,
-                        }));
-                        return Ok(out);
-                    }
-                };
-                if let Some(why) = refused {
-                    out.push(Action::Record(Record::Dropped {
-                        from,
-                        step,
-                        reason: why,
-                    }));
-                }
-                self.progress(&mut out)?;
-            }
-            Event::GradientComputed { .. } => {}
+            Event::Received { from, msg } => self.received(from, msg, &mut out)?,
+            Event::Connected { .. } | Event::GradientComputed { .. } => {}
         }
         Ok(out)
     }
 
+    fn received(&mut self, from: Node, msg: Message, out: &mut Vec<Action>) -> Result<()> {
+        let step = msg.step();
+        let refused = match (from, msg) {
+            (Node::Worker(w), Message::Gradient { step, grad }) => {
+                self.grads.insert(w, step, grad).err()
+            }
+            (Node::Server(s), Message::Model { step, params }) => {
+                self.models.insert(s, step, params).err()
+            }
+            (Node::Worker(w), Message::Pull { step }) => {
+                self.pull(w, step, out);
+                None
+            }
+            (Node::Server(s), Message::Pull { step }) => self.resend_gather(s, step, out).err(),
+            (Node::Server(s), Message::CatchUp { .. }) => self.state_for(s, out).err(),
+            (
+                Node::Server(s),
+                Message::State {
+                    step,
+                    gathering,
+                    params,
+                },
+            ) => {
+                let r = self.peer_state(s, (step, gathering, params)).err();
+                self.try_adopt(out)?;
+                r
+            }
+            _ => Some(Refused::Unexpected),
+        };
+        if let Some(why) = refused {
+            drop_msg(out, from, step, why);
+        }
+        self.check_lag(out);
+        self.progress(out)
+    }
+
+    fn timer(&mut self, timer: Timer, out: &mut Vec<Action>) -> Result<()> {
+        if timer.step() != self.step || self.rejoining {
+            return Ok(());
+        }
+        match (timer, self.phase) {
+            (Timer::StepDeadline { .. }, Phase::Collecting) => {
+                self.deadline_passed = true;
+                self.progress(out)?;
+            }
+            (Timer::GatherDeadline { .. }, Phase::Gathering) => {
+                let got = self.models.count(self.step);
+                out.push(Action::Record(Record::GatherSkipped {
+                    step: self.step,
+                    got,
+                    needed: self.cluster.q_ps(),
+                }));
+                self.finish_step(out);
+                self.progress(out)?;
+            }
+            (Timer::Stall { .. }, phase) => self.stalled(phase, out),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The stall timer of an asynchronous step passed: report, ask the missing peers to send
+    /// again, and ask every replica where it is (this one may be the one behind).
+    fn stalled(&mut self, phase: Phase, out: &mut Vec<Action>) {
+        let step = self.step;
+        let (waiting, have, need, ask): (_, _, _, Vec<Node>) = match phase {
+            Phase::Collecting => (
+                "gradients",
+                self.grads.count(step),
+                self.cluster.q_w(),
+                (0..self.cluster.n_w)
+                    .filter(|&w| !self.grads.has(step, w))
+                    .map(Node::Worker)
+                    .collect(),
+            ),
+            Phase::Gathering => (
+                "gather",
+                self.models.count(step),
+                self.cluster.q_ps(),
+                self.peers()
+                    .filter(|&s| !self.models.has(step, s))
+                    .map(Node::Server)
+                    .collect(),
+            ),
+        };
+        out.push(Action::Record(Record::Stalled {
+            step,
+            waiting,
+            have,
+            need,
+        }));
+        for to in ask {
+            send(out, to, Message::Pull { step });
+        }
+        self.begin_catch_up(out);
+    }
+
+    /// A reconnected peer gets this step's messages again, and may ask again.
+    fn connected(&mut self, peer: Node, out: &mut Vec<Action>) {
+        match peer {
+            Node::Worker(w) => {
+                self.answered[w] = None;
+                if !self.sync() && self.catching_up.is_none() {
+                    self.reply(w, out);
+                }
+            }
+            Node::Server(s) => {
+                self.stated[s] = None;
+                self.resent[s] = None;
+                if let Some((g, v)) = &self.last_gather
+                    && g.saturating_add(1) >= self.step
+                {
+                    let msg = Message::Model {
+                        step: *g,
+                        params: v.clone(),
+                    };
+                    send(out, peer, msg);
+                }
+                if let Some(states) = &self.catching_up
+                    && states[s].is_none()
+                {
+                    send(out, peer, Message::CatchUp { step: self.step });
+                }
+            }
+        }
+    }
+
     fn progress(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        if self.catching_up.is_some() && self.rejoining {
+            return Ok(());
+        }
         loop {
             match self.phase {
                 Phase::Collecting
@@ -153,7 +372,7 @@ impl ServerCore {
                 {
                     let q = self.grads.count(self.step).min(self.cluster.q_w());
                     let needed = self.rule.bound().min_inputs(self.rule.f()).max(1);
-                    let (rows, from) = self.grads.take(self.step, q);
+                    let (rows, from) = self.grads.take(self.step, q, None);
                     if q >= needed {
                         let (aggregate, kept) =
                             self.rule
@@ -173,39 +392,15 @@ impl ServerCore {
                         }));
                     }
                     if self.cluster.gathers_at(self.step) {
-                        self.phase = Phase::Gathering;
-                        let mine: Vector = Arc::new(self.params.clone());
-                        out.push(Action::Record(Record::Model {
-                            step: self.step,
-                            gathered: false,
-                            params: mine.clone(),
-                        }));
-                        // Our own model counts; a refusal here would mean a non-finite update.
-                        if let Err(why) = self.models.insert(self.id, self.step, mine.clone()) {
-                            let from = Node::Server(self.id);
-                            out.push(Action::Record(Record::Dropped {
-                                from,
-                                step: self.step,
-                                reason: why,
-                            }));
-                        }
-                        for s in (0..self.cluster.n_ps).filter(|&s| s != self.id) {
-                            let msg = Message::Model {
-                                step: self.step,
-                                params: mine.clone(),
-                            };
-                            out.push(Action::Send {
-                                to: Node::Server(s),
-                                msg,
-                            });
-                        }
+                        self.enter_gather(out);
                     } else {
                         self.finish_step(out);
                     }
                 }
                 Phase::Gathering if self.models.count(self.step) >= self.cluster.q_ps() => {
+                    // Its own model first, then the first q_ps − 1 others (ALGORITHMS.md).
                     let q = self.cluster.q_ps();
-                    let (rows, from) = self.models.take(self.step, q);
+                    let (rows, from) = self.models.take(self.step, q, Some(self.id));
                     let median =
                         self.contraction
                             .contract_rows(Rows::new(&rows, q, self.params.len())?)?;
@@ -221,6 +416,35 @@ impl ServerCore {
         }
     }
 
+    /// Updated at a gather step: send the model to every replica and wait for theirs.
+    fn enter_gather(&mut self, out: &mut Vec<Action>) {
+        self.phase = Phase::Gathering;
+        let step = self.step;
+        let mine: Vector = Arc::new(self.params.clone());
+        out.push(Action::Record(Record::Model {
+            step,
+            gathered: false,
+            params: mine.clone(),
+        }));
+        // Our own model counts; a refusal here would mean a non-finite update.
+        if let Err(why) = self.models.insert(self.id, step, mine.clone())
+            && why != Refused::Duplicate
+        {
+            drop_msg(out, Node::Server(self.id), step, why);
+        }
+        self.last_gather = Some((step, mine.clone()));
+        for s in self.peers() {
+            let msg = Message::Model {
+                step,
+                params: mine.clone(),
+            };
+            send(out, Node::Server(s), msg);
+        }
+        if self.sync() {
+            out.push(Action::SetTimer(Timer::GatherDeadline { step }));
+        }
+    }
+
     fn finish_step(&mut self, out: &mut Vec<Action>) {
         let params: Vector = Arc::new(self.params.clone());
         out.push(Action::Record(Record::Model {
@@ -229,57 +453,237 @@ impl ServerCore {
             params: params.clone(),
         }));
         self.step_model = params;
-        self.step += 1;
-        self.phase = Phase::Collecting;
-        self.deadline_passed = false;
-        self.grads.advance(self.step);
-        self.models.advance(self.step);
+        self.move_to(self.step.saturating_add(1));
         self.start_step(out);
     }
 
-    /// Async and vanilla: the model goes to every worker. Sync: pulls that waited for this step
-    /// are answered, and the step's deadline is set.
+    /// Moves to the start of `step`, dropping what belongs to earlier steps.
+    fn move_to(&mut self, step: u64) {
+        self.step = step;
+        self.phase = Phase::Collecting;
+        self.deadline_passed = false;
+        self.grads.advance(step);
+        self.models.advance(step);
+    }
+
+    /// Async and vanilla: the model goes to every worker, and a stall timer is set. Sync: pulls
+    /// that waited for this step are answered, and the step's deadline is set.
     fn start_step(&mut self, out: &mut Vec<Action>) {
-        if self.cluster.mode == Mode::Sync {
-            let waiting = self.pending_pulls.remove(&self.step).unwrap_or_default();
-            self.pending_pulls = self.pending_pulls.split_off(&self.step);
+        let step = self.step;
+        let waiting = self.pending_pulls.remove(&step).unwrap_or_default();
+        self.pending_pulls = self.pending_pulls.split_off(&step);
+        if self.sync() {
             for w in waiting {
+                self.answered[w] = Some(step);
                 self.reply(w, out);
             }
-            out.push(Action::SetTimer(Timer::StepDeadline { step: self.step }));
+            out.push(Action::SetTimer(Timer::StepDeadline { step }));
             return;
         }
         for w in 0..self.cluster.n_w {
             self.reply(w, out);
         }
+        out.push(Action::SetTimer(Timer::Stall { step }));
     }
 
     fn reply(&self, worker: usize, out: &mut Vec<Action>) {
-        out.push(Action::Send {
-            to: Node::Worker(worker),
-            msg: Message::Model {
-                step: self.step,
-                params: self.step_model.clone(),
-            },
-        });
+        let msg = Message::Model {
+            step: self.step,
+            params: self.step_model.clone(),
+        };
+        send(out, Node::Worker(worker), msg);
     }
 
-    /// A synchronous pull: answered now for this step or an older one (the worker catches up),
-    /// held for a future step within the window, dropped beyond it.
+    /// A worker's pull: answered now (once per worker and step) for this step or an older one
+    /// (a lagging worker learns where the replica is), held for a future step within the window,
+    /// refused beyond it.
     fn pull(&mut self, worker: usize, step: u64, out: &mut Vec<Action>) {
         if step <= self.step {
+            if self.answered[worker] == Some(self.step) || self.catching_up.is_some() {
+                drop_msg(out, Node::Worker(worker), step, Refused::Repeated);
+                return;
+            }
+            self.answered[worker] = Some(self.step);
             self.reply(worker, out);
-        } else if step - self.step <= self.cluster.step_window() {
+        } else if step - self.step <= self.limits.window {
             let waiting = self.pending_pulls.entry(step).or_default();
             if !waiting.contains(&worker) {
                 waiting.push(worker);
             }
         } else {
-            out.push(Action::Record(Record::Dropped {
-                from: Node::Worker(worker),
-                step,
-                reason: Refused::TooFarAhead,
-            }));
+            self.grads.claim(worker, step);
+            drop_msg(out, Node::Worker(worker), step, Refused::TooFarAhead);
         }
     }
+
+    /// A replica that missed our gather model of `step` asks for it again.
+    fn resend_gather(&mut self, s: usize, step: u64, out: &mut Vec<Action>) -> Result<(), Refused> {
+        let Some((g, v)) = &self.last_gather else {
+            return Err(Refused::NotAsked);
+        };
+        if *g != step {
+            return Err(Refused::NotAsked);
+        }
+        if self.resent[s] == Some(step) {
+            return Err(Refused::Repeated);
+        }
+        self.resent[s] = Some(step);
+        let msg = Message::Model {
+            step,
+            params: v.clone(),
+        };
+        send(out, Node::Server(s), msg);
+        Ok(())
+    }
+
+    /// A replica catching up asks where we are: answered once per replica and step.
+    fn state_for(&mut self, s: usize, out: &mut Vec<Action>) -> Result<(), Refused> {
+        if self.stated[s] == Some(self.step) || self.rejoining {
+            return Err(Refused::Repeated);
+        }
+        self.stated[s] = Some(self.step);
+        let gathering = self.phase == Phase::Gathering;
+        let params = match (&self.last_gather, gathering) {
+            (Some((g, v)), true) if *g == self.step => v.clone(),
+            _ => self.step_model.clone(),
+        };
+        let msg = Message::State {
+            step: self.step,
+            gathering,
+            params,
+        };
+        send(out, Node::Server(s), msg);
+        Ok(())
+    }
+
+    /// Evidence that it fell behind: `f + 1` distinct replicas (or workers) tagged messages
+    /// with a step beyond its window.
+    fn check_lag(&mut self, out: &mut Vec<Action>) {
+        let horizon = self.step.saturating_add(self.limits.window);
+        let servers = self.models.vouched(self.cluster.f_ps + 1);
+        let workers = self.grads.vouched(self.cluster.f_w + 1);
+        if servers.max(workers) > horizon {
+            self.begin_catch_up(out);
+        }
+    }
+
+    fn begin_catch_up(&mut self, out: &mut Vec<Action>) {
+        if self.catching_up.is_some() || self.cluster.n_ps < 2 {
+            if self.rejoining && self.cluster.n_ps < 2 {
+                self.rejoining = false;
+                self.resume(out);
+            }
+            return;
+        }
+        self.catching_up = Some(vec![None; self.cluster.n_ps]);
+        for s in self.peers() {
+            send(out, Node::Server(s), Message::CatchUp { step: self.step });
+        }
+    }
+
+    fn peer_state(&mut self, s: usize, state: PeerState) -> Result<(), Refused> {
+        let dim = self.params.len();
+        let Some(states) = &mut self.catching_up else {
+            return Err(Refused::NotAsked);
+        };
+        if state.2.len() != dim {
+            return Err(Refused::WrongDimension);
+        }
+        if !crate::rows::all_finite(&state.2) {
+            return Err(Refused::NotFinite);
+        }
+        if states[s].is_some() {
+            return Err(Refused::Duplicate);
+        }
+        states[s] = Some(state);
+        Ok(())
+    }
+
+    /// With `q_ps − 1` states, adopts the median of their models at the `(f_ps + 1)`-th highest
+    /// position, if it is ahead of ours.
+    fn try_adopt(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        let Some(states) = &self.catching_up else {
+            return Ok(());
+        };
+        let got: Vec<(usize, &PeerState)> = states
+            .iter()
+            .enumerate()
+            .filter_map(|(s, st)| st.as_ref().map(|st| (s, st)))
+            .collect();
+        let needed = self.cluster.q_ps().saturating_sub(1).max(1);
+        if got.len() < needed {
+            return Ok(());
+        }
+        let mut positions: Vec<(u64, bool)> = got.iter().map(|(_, st)| (st.0, st.1)).collect();
+        positions.sort_unstable_by(|a, b| b.cmp(a));
+        let target = positions[self.cluster.f_ps.min(positions.len() - 1)];
+        let peers: Vec<usize> = got.iter().map(|(s, _)| *s).collect();
+        let dim = self.params.len();
+        let rows: Vec<f32> = got
+            .iter()
+            .flat_map(|(_, st)| st.2.iter().copied())
+            .collect();
+        let n = got.len();
+        self.catching_up = None;
+        let here = (self.step, self.phase == Phase::Gathering);
+        if target <= here {
+            // Not behind after all: go on (a restored replica resumes where it was).
+            if std::mem::take(&mut self.rejoining) {
+                self.resume(out);
+            }
+            return Ok(());
+        }
+        self.rejoining = false;
+        let median = if n == 1 {
+            rows
+        } else {
+            MedianConfig::new(n, 0)
+                .init()?
+                .aggregate_rows(Rows::new(&rows, n, dim)?)?
+                .0
+        };
+        let (step, gathering) = target;
+        out.push(Action::Record(Record::CaughtUp {
+            from: self.step,
+            to: step,
+            peers,
+        }));
+        self.move_to(step);
+        self.params = median;
+        self.step_model = Arc::new(self.params.clone());
+        if gathering {
+            self.enter_gather(out);
+            for s in self.peers() {
+                send(out, Node::Server(s), Message::Pull { step });
+            }
+        } else {
+            self.start_step(out);
+            for w in 0..self.cluster.n_w {
+                send(out, Node::Worker(w), Message::Pull { step });
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes part again at its own position (after a restore that found it was not behind).
+    fn resume(&mut self, out: &mut Vec<Action>) {
+        match self.phase {
+            Phase::Collecting => self.start_step(out),
+            Phase::Gathering => {
+                self.enter_gather(out);
+                let step = self.step;
+                for s in self.peers() {
+                    send(out, Node::Server(s), Message::Pull { step });
+                }
+            }
+        }
+    }
+}
+
+fn send(out: &mut Vec<Action>, to: Node, msg: Message) {
+    out.push(Action::Send { to, msg });
+}
+
+pub(super) fn drop_msg(out: &mut Vec<Action>, from: Node, step: u64, reason: Refused) {
+    out.push(Action::Record(Record::Dropped { from, step, reason }));
 }

@@ -28,10 +28,29 @@ pub enum Message {
         /// The flat parameters.
         params: Vector,
     },
-    /// A worker asks a server for its model of `step` (synchronous mode: one server per pull).
+    /// "Send me again what you sent me for `step`": a worker asks a server for its model of
+    /// `step` (synchronous mode: one server per pull; any mode after a loss or a restart; a
+    /// server at a later step answers with its current model); a server asks a worker for its
+    /// gradient of `step`, or a replica for its gather model of `step`. Answered at most once per
+    /// sender and step (until the sender reconnects).
     Pull {
-        /// The step the worker is at.
+        /// The step asked for.
         step: u64,
+    },
+    /// A lagging or restarted node asks a replica for its current state.
+    CatchUp {
+        /// The step the asking node is at.
+        step: u64,
+    },
+    /// A replica's answer to [`Message::CatchUp`]: where it is and its model there.
+    State {
+        /// Its step.
+        step: u64,
+        /// Whether it has updated at `step` and waits for the gather (then `params` is the
+        /// updated model), rather than collecting the step's gradients (the step's model).
+        gathering: bool,
+        /// Its model.
+        params: Vector,
     },
     /// A worker's gradient for `step`.
     Gradient {
@@ -48,7 +67,9 @@ impl Message {
         match self {
             Message::Model { step, .. }
             | Message::Gradient { step, .. }
-            | Message::Pull { step } => *step,
+            | Message::State { step, .. }
+            | Message::Pull { step }
+            | Message::CatchUp { step } => *step,
         }
     }
 
@@ -57,7 +78,8 @@ impl Message {
         match self {
             Message::Model { params, .. } => Some(params),
             Message::Gradient { grad, .. } => Some(grad),
-            Message::Pull { .. } => None,
+            Message::State { params, .. } => Some(params),
+            Message::Pull { .. } | Message::CatchUp { .. } => None,
         }
     }
 }
@@ -77,6 +99,35 @@ pub enum Timer {
         /// Which pull of the step (0 = the first server asked).
         attempt: usize,
     },
+    /// A synchronous worker that pulled from every server asks again those that did not answer.
+    QuorumTimeout {
+        /// The step.
+        step: u64,
+    },
+    /// A synchronous server stops waiting for the gather of `step` and keeps its own model.
+    GatherDeadline {
+        /// The step.
+        step: u64,
+    },
+    /// An asynchronous node still at `step` reports that its quorum stalled and asks the peers
+    /// it waits for to send again (the algorithm itself keeps waiting for `n − f`).
+    Stall {
+        /// The step.
+        step: u64,
+    },
+}
+
+impl Timer {
+    /// The step the timer belongs to.
+    pub fn step(&self) -> u64 {
+        match *self {
+            Timer::StepDeadline { step }
+            | Timer::PullTimeout { step, .. }
+            | Timer::QuorumTimeout { step }
+            | Timer::GatherDeadline { step }
+            | Timer::Stall { step } => step,
+        }
+    }
 }
 
 /// Something that happened to a node.
@@ -102,6 +153,12 @@ pub enum Event {
     },
     /// A deadline set with [`Action::SetTimer`] passed.
     Timer(Timer),
+    /// The connection to `peer` was (re)established after a loss: the node sends it again the
+    /// current step's messages, which may have been lost with the old connection.
+    Connected {
+        /// The peer.
+        peer: Node,
+    },
 }
 
 /// What a node asks its runtime to do.
@@ -193,6 +250,38 @@ pub enum Record {
     AllRejected {
         /// The step.
         step: u64,
+    },
+    /// A node waited longer than its stall timer at `step` (asynchronous mode) or its
+    /// synchronous wait timed out, and asked its peers again.
+    Stalled {
+        /// The step.
+        step: u64,
+        /// What it waits for: `gradients`, `models` or `gather`.
+        waiting: &'static str,
+        /// How many it has.
+        have: usize,
+        /// How many it needs.
+        need: usize,
+    },
+    /// A synchronous server's gather deadline passed with fewer than `q_ps` models: it kept its
+    /// own model.
+    GatherSkipped {
+        /// The step.
+        step: u64,
+        /// Models that arrived (its own included).
+        got: usize,
+        /// Models a contraction needs.
+        needed: usize,
+    },
+    /// A node that fell behind moved from step `from` to `to`: a server adopting the median of
+    /// its peers' states, a worker following `f_ps + 1` servers that vouch for `to`.
+    CaughtUp {
+        /// The step it was at.
+        from: u64,
+        /// The step it is at now.
+        to: u64,
+        /// The servers whose states (or models) it followed.
+        peers: Vec<usize>,
     },
     /// A worker computed its gradient of `step` with this loss.
     Loss {

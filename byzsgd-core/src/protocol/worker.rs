@@ -7,14 +7,22 @@
 //! and check both with the [`Filters`]; on a rejection (or a pull timeout) ask the next server;
 //! when every server's reply was rejected, take the median of the replies. After a gather (and at
 //! step 0) pull from every server and take the median of `q_ps`, as in async mode.
+//!
+//! A worker trusts no single server's step number. It follows a later step only when `f_ps + 1`
+//! distinct servers vouch for it (synchronous mode: any later step, then it pulls again;
+//! asynchronous mode: a step beyond its window, or a later step with a whole quorum of models,
+//! while it waits), so one lying replica can neither make it jump nor strand it. Its last sent
+//! gradient is sent again to a server that asks (once per server and step) or reconnects.
 
 use std::sync::Arc;
 
-use super::buffer::{Refused, StepBuffer};
+use super::buffer::{Limits, Refused, StepBuffer};
 use super::config::{ClusterConfig, Mode};
 use super::filters::{Filter, FilterConfig, Filters};
+use super::server::drop_msg;
+use super::snapshot::WorkerSnapshot;
 use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
-use crate::{Aggregator, MedianConfig, Result, Rows};
+use crate::{Aggregator, Error, MedianConfig, Result, Rows};
 
 /// Where a synchronous worker is within its step.
 #[derive(Debug, Clone)]
@@ -52,6 +60,13 @@ pub struct WorkerCore {
     momentum: f32,
     /// The velocity `v ← β v + (1 − β) g` it sends, once it has sent one.
     velocity: Option<Vec<f32>>,
+    limits: Limits,
+    /// The last vector it sent and its step (sent again to a server that missed it).
+    last_sent: Option<(u64, Vector)>,
+    /// Per server: the step of the gradient last sent again on its pull.
+    resent: Vec<Option<u64>>,
+    /// Restored or restarted: asks the servers for their models on start.
+    rejoining: bool,
 }
 
 impl WorkerCore {
@@ -64,7 +79,14 @@ impl WorkerCore {
         filters: FilterConfig,
     ) -> Result<Self> {
         cluster.validate()?;
-        let window = cluster.step_window();
+        filters.validate()?;
+        if id >= cluster.n_w {
+            return Err(Error::Config(format!(
+                "worker id {id} out of range: the cluster has {} workers",
+                cluster.n_w
+            )));
+        }
+        let limits = Limits::default();
         Ok(Self {
             id,
             cluster,
@@ -72,18 +94,64 @@ impl WorkerCore {
             median: Box::new(MedianConfig::new(cluster.n_ps, 0).init()?),
             step: 0,
             state: Pulling::Quorum,
-            models: StepBuffer::new(dim, window),
+            models: StepBuffer::new(dim, cluster.n_ps, limits),
             filters: Filters::new(filters, cluster),
             replies: Vec::new(),
             momentum: 0.0,
             velocity: None,
+            limits,
+            last_sent: None,
+            resent: vec![None; cluster.n_ps],
+            rejoining: false,
         })
+    }
+
+    /// Buffers with `limits` rather than [`Limits::default`] (before the run starts).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self.models = StepBuffer::new(self.dim, self.cluster.n_ps, limits);
+        self.models.advance(self.step);
+        self
+    }
+
+    /// Its state, to write to disk and [`restore`](Self::restore) after a restart.
+    pub fn snapshot(&self) -> WorkerSnapshot {
+        WorkerSnapshot {
+            id: self.id,
+            step: self.step,
+            velocity: self.velocity.clone(),
+            last_sent: self.last_sent.as_ref().map(|(s, v)| (*s, v.to_vec())),
+            filters: self.filters.state(),
+        }
+    }
+
+    /// This worker (built as by [`new`](Self::new), with the same momentum) with the state of
+    /// `snapshot`; on [`Event::Start`] it asks every server for its model and follows them.
+    pub fn restore(mut self, snapshot: WorkerSnapshot) -> Result<Self> {
+        let dim_ok = |v: &[f32]| v.len() == self.dim;
+        let fits = snapshot.id == self.id
+            && snapshot.velocity.as_deref().is_none_or(dim_ok)
+            && snapshot.last_sent.as_ref().is_none_or(|(_, v)| dim_ok(v));
+        if !fits {
+            return Err(Error::Input(format!(
+                "snapshot of worker {} does not fit worker {} with {} parameters",
+                snapshot.id, self.id, self.dim
+            )));
+        }
+        self.step = snapshot.step;
+        self.velocity = snapshot.velocity;
+        self.last_sent = snapshot.last_sent.map(|(s, v)| (s, Arc::new(v)));
+        self.filters.set_state(snapshot.filters);
+        self.models.advance(self.step);
+        self.rejoining = true;
+        Ok(self)
     }
 
     /// Sends the velocity `v ← β v + (1 − β) g` (`v` starts at the first gradient) rather than
     /// the gradient `g`: worker momentum, the literature's defence against attacks that hide in
     /// the honest gradients' spread (Karimireddy et al. 2021). `β = 0` is the paper's algorithm.
-    /// The filters of the synchronous variant check the gradient, not the velocity.
+    /// Of the synchronous variant's filters, the Lipschitz filter checks the raw gradient and
+    /// the distance filter the velocity (what the servers applied).
     pub fn with_momentum(mut self, beta: f64) -> Self {
         self.momentum = beta as f32;
         self
@@ -103,27 +171,42 @@ impl WorkerCore {
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
         let mut out = Vec::new();
         match event {
-            Event::Start => self.start_step(&mut out)?,
+            Event::Start => {
+                if std::mem::take(&mut self.rejoining) && !self.sync() {
+                    self.pull_all(None, &mut out);
+                }
+                self.start_step(&mut out)?;
+            }
             Event::Received {
                 from: Node::Server(s),
-                msg: Message::Model { step, params },
-            } => self.model(s, step, params, &mut out)?,
+                msg,
+            } if s < self.cluster.n_ps => match msg {
+                Message::Model { step, params } => self.model(s, step, params, &mut out)?,
+                Message::Pull { step } => {
+                    if let Err(why) = self.resend(s, step, &mut out) {
+                        drop_msg(&mut out, Node::Server(s), step, why);
+                    }
+                }
+                other => drop_msg(&mut out, Node::Server(s), other.step(), Refused::Unexpected),
+            },
             Event::Received { from, msg } => {
-                out.push(Action::Record(Record::Dropped {
-                    from,
-                    step: msg.step(),
-                    reason: Refused::Unexpected,
-                }));
+                let known = matches!(from, Node::Worker(w) if w < self.cluster.n_w);
+                let why = if known {
+                    Refused::Unexpected
+                } else {
+                    Refused::UnknownSender
+                };
+                drop_msg(&mut out, from, msg.step(), why);
             }
+            Event::Connected {
+                peer: Node::Server(s),
+            } if s < self.cluster.n_ps => self.connected(s, &mut out),
+            Event::Connected { .. } => {}
             Event::GradientComputed { step, grad, loss } if step == self.step => {
                 self.computed(grad, loss, &mut out)?;
             }
             Event::GradientComputed { step, .. } => {
-                out.push(Action::Record(Record::Dropped {
-                    from: Node::Worker(self.id),
-                    step,
-                    reason: Refused::NotAsked,
-                }));
+                drop_msg(&mut out, Node::Worker(self.id), step, Refused::NotAsked);
             }
             Event::Timer(Timer::PullTimeout { step, attempt }) if step == self.step => {
                 if let Pulling::One { attempt: a } = self.state
@@ -139,27 +222,129 @@ impl WorkerCore {
                     self.next_server(attempt + 1, &mut out)?;
                 }
             }
+            Event::Timer(Timer::QuorumTimeout { step } | Timer::Stall { step })
+                if step == self.step && matches!(self.state, Pulling::Quorum) =>
+            {
+                out.push(Action::Record(Record::Stalled {
+                    step,
+                    waiting: "models",
+                    have: self.models.count(step),
+                    need: self.cluster.q_ps(),
+                }));
+                for s in (0..self.cluster.n_ps).filter(|&s| !self.models.has(step, s)) {
+                    send(&mut out, Node::Server(s), Message::Pull { step });
+                }
+                if self.sync() {
+                    out.push(Action::SetTimer(Timer::QuorumTimeout { step }));
+                }
+            }
             Event::Timer(_) => {}
         }
         Ok(out)
+    }
+
+    /// A reconnected server gets the last gradient again, and the pending pull.
+    fn connected(&mut self, s: usize, out: &mut Vec<Action>) {
+        self.resent[s] = None;
+        if let Some((step, grad)) = &self.last_sent {
+            let msg = Message::Gradient {
+                step: *step,
+                grad: grad.clone(),
+            };
+            send(out, Node::Server(s), msg);
+        }
+        let asked = match self.state {
+            Pulling::One { attempt } => self.server_for(attempt) == s,
+            Pulling::Quorum => !self.models.has(self.step, s),
+            _ => false,
+        };
+        if asked {
+            send(out, Node::Server(s), Message::Pull { step: self.step });
+        }
+    }
+
+    /// A server that missed our gradient of `step` asks for it again (once per server and step).
+    fn resend(&mut self, s: usize, step: u64, out: &mut Vec<Action>) -> Result<(), Refused> {
+        let Some((sent, grad)) = &self.last_sent else {
+            return Err(Refused::NotAsked);
+        };
+        if *sent != step {
+            return Err(Refused::NotAsked);
+        }
+        if self.resent[s] == Some(step) {
+            return Err(Refused::Repeated);
+        }
+        self.resent[s] = Some(step);
+        let msg = Message::Gradient {
+            step,
+            grad: grad.clone(),
+        };
+        send(out, Node::Server(s), msg);
+        Ok(())
+    }
+
+    /// Whether it waits for models (rather than for its own gradient).
+    fn waiting(&self) -> bool {
+        matches!(self.state, Pulling::Quorum | Pulling::One { .. })
+    }
+
+    /// A later step it should follow the servers to, if any: one `f_ps + 1` servers vouch for
+    /// (synchronous mode: any later one; asynchronous: beyond the window, since the replicas
+    /// still at this step may need its gradient), or, waiting for models, a later step with a
+    /// whole quorum of them (this step's were lost).
+    fn jump_target(&self) -> Option<u64> {
+        let vouched = self.models.vouched(self.cluster.f_ps + 1);
+        let beyond = if self.sync() {
+            self.step
+        } else {
+            self.step.saturating_add(self.limits.window)
+        };
+        if vouched > beyond {
+            return Some(vouched);
+        }
+        if matches!(self.state, Pulling::Quorum) && !self.sync() {
+            return self.models.complete_after(self.step, self.cluster.q_ps());
+        }
+        None
     }
 
     fn sync(&self) -> bool {
         self.cluster.mode == Mode::Sync
     }
 
+    /// The server of the `attempt`-th pull of this step, `(i + t + attempt) mod n_ps`, without
+    /// overflow whatever the step.
     fn server_for(&self, attempt: usize) -> usize {
-        (self.id + self.step as usize + attempt) % self.cluster.n_ps
+        let n = self.cluster.n_ps as u64;
+        ((self.id as u64 % n + self.step % n + attempt as u64 % n) % n) as usize
     }
 
     fn start_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
         self.replies.clear();
+        self.state = Pulling::Quorum;
+        if let Some(to) = self.jump_target() {
+            out.push(Action::Record(Record::CaughtUp {
+                from: self.step,
+                to,
+                peers: Vec::new(),
+            }));
+            self.step = to;
+            self.models.advance(to);
+            if !self.sync() && self.models.count(to) < self.cluster.q_ps() {
+                let missing = (0..self.cluster.n_ps).filter(|&s| !self.models.has(to, s));
+                for s in missing {
+                    send(out, Node::Server(s), Message::Pull { step: to });
+                }
+            }
+        }
         if self.sync() && !self.cluster.pulls_all_at(self.step) {
             self.next_server(0, out)
         } else {
-            self.state = Pulling::Quorum;
             if self.sync() {
                 self.pull_all(None, out);
+                out.push(Action::SetTimer(Timer::QuorumTimeout { step: self.step }));
+            } else {
+                out.push(Action::SetTimer(Timer::Stall { step: self.step }));
             }
             self.try_quorum(out)
         }
@@ -185,6 +370,7 @@ impl WorkerCore {
                 // Nobody answered: pull from everyone and wait for a quorum.
                 self.state = Pulling::Quorum;
                 self.pull_all(None, out);
+                out.push(Action::SetTimer(Timer::QuorumTimeout { step: self.step }));
                 return self.try_quorum(out);
             }
             let rows: Vec<f32> = self
@@ -224,45 +410,33 @@ impl WorkerCore {
     }
 
     fn model(&mut self, s: usize, step: u64, params: Vector, out: &mut Vec<Action>) -> Result<()> {
-        let asked = match self.state {
-            Pulling::One { attempt } => Some((attempt, self.server_for(attempt))),
-            _ => None,
-        };
-        // Sync: a reply for a later step means the servers moved on without us (a pull for an
-        // old step is answered with the current model); catch up while waiting for models.
-        if self.sync() && step > self.step {
-            match self.state {
-                Pulling::One { .. } | Pulling::Quorum => {
-                    self.step = step;
-                    self.models.advance(step);
-                    self.replies.clear();
-                    if matches!(self.state, Pulling::Quorum) {
-                        self.pull_all(Some(s), out);
-                    }
+        let inserted = self.models.insert(s, step, params.clone());
+        if let Err(why) = inserted {
+            drop_msg(out, Node::Server(s), step, why);
+        }
+        if self.waiting() && self.jump_target().is_some() {
+            return self.start_step(out);
+        }
+        match self.state {
+            Pulling::Quorum if inserted.is_ok() => self.try_quorum(out),
+            Pulling::One { attempt } if s == self.server_for(attempt) && step == self.step => {
+                if inserted.is_err() {
+                    return Ok(());
                 }
-                _ => return Ok(()),
-            }
-        }
-        if let Err(why) = self.models.insert(s, step, params.clone()) {
-            out.push(Action::Record(Record::Dropped {
-                from: Node::Server(s),
-                step,
-                reason: why,
-            }));
-            return Ok(());
-        }
-        match (&self.state, asked) {
-            (Pulling::Quorum, _) => self.try_quorum(out),
-            (Pulling::One { .. }, Some((attempt, server))) if step == self.step && s == server => {
                 let n = self.models.count(step);
-                self.models.take(step, n);
+                self.models.take(step, n, None);
                 let state = Pulling::Checking {
                     attempt,
-                    server,
+                    server: s,
                     theta: params,
                 };
                 self.compute(state, out);
                 Ok(())
+            }
+            // The server asked is past this step: ask the next one (its answer, with `f_ps`
+            // others, may vouch for the later step).
+            Pulling::One { attempt } if s == self.server_for(attempt) && step > self.step => {
+                self.next_server(attempt + 1, out)
             }
             _ => Ok(()),
         }
@@ -273,7 +447,7 @@ impl WorkerCore {
         if self.models.count(self.step) < q {
             return Ok(());
         }
-        let (rows, _) = self.models.take(self.step, q);
+        let (rows, _) = self.models.take(self.step, q, None);
         let theta = if q == 1 {
             rows
         } else {
@@ -313,7 +487,7 @@ impl WorkerCore {
         let step = self.step;
         // Until the next pull or quorum, nothing is awaited (restored below if the gradient was
         // not one this worker asked for).
-        match std::mem::replace(&mut self.state, Pulling::Quorum) {
+        let theta = match std::mem::replace(&mut self.state, Pulling::Quorum) {
             Pulling::Checking {
                 attempt,
                 server,
@@ -330,36 +504,34 @@ impl WorkerCore {
                     self.replies.push((server, theta));
                     return self.next_server(attempt + 1, out);
                 }
-                self.filters.accept(&theta, &grad);
+                theta
             }
-            Pulling::Final { theta } => {
-                if self.sync() {
-                    self.filters.accept(&theta, &grad);
-                }
-            }
+            Pulling::Final { theta } => theta,
             other => {
                 self.state = other;
-                out.push(Action::Record(Record::Dropped {
-                    from: Node::Worker(self.id),
-                    step,
-                    reason: Refused::NotAsked,
-                }));
+                drop_msg(out, Node::Worker(self.id), step, Refused::NotAsked);
                 return Ok(());
             }
-        }
+        };
         out.push(Action::Record(Record::Loss { step, loss }));
-        let grad = self.velocity(grad);
-        for s in 0..self.cluster.n_ps {
-            out.push(Action::Send {
-                to: Node::Server(s),
-                msg: Message::Gradient {
-                    step,
-                    grad: grad.clone(),
-                },
-            });
+        let sent = self.velocity(grad.clone());
+        if self.sync() {
+            self.filters.accept(step, &theta, &grad, &sent);
         }
-        self.step += 1;
+        for s in 0..self.cluster.n_ps {
+            let msg = Message::Gradient {
+                step,
+                grad: sent.clone(),
+            };
+            send(out, Node::Server(s), msg);
+        }
+        self.last_sent = Some((step, sent));
+        self.step = self.step.saturating_add(1);
         self.models.advance(self.step);
         self.start_step(out)
     }
+}
+
+fn send(out: &mut Vec<Action>, to: Node, msg: Message) {
+    out.push(Action::Send { to, msg });
 }

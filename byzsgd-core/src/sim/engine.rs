@@ -367,8 +367,13 @@ impl Engine {
                 Action::SetTimer(timer) => {
                     let timers = self.cluster.spec().timers;
                     let after = match timer {
-                        Timer::StepDeadline { .. } => timers.step_deadline,
-                        Timer::PullTimeout { .. } => timers.pull_timeout,
+                        Timer::StepDeadline { .. } | Timer::GatherDeadline { .. } => {
+                            timers.step_deadline
+                        }
+                        Timer::PullTimeout { .. } | Timer::QuorumTimeout { .. } => {
+                            timers.pull_timeout
+                        }
+                        Timer::Stall { .. } => timers.stall,
                     };
                     let at = self.queue.now() + after;
                     self.queue.schedule(at, Item::Timer { node: from, timer });
