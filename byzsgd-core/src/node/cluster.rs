@@ -18,7 +18,7 @@ use super::spec::ClusterSpec;
 use crate::attacks::{ServerAttack, WorkerAttack, parse_server_attack, parse_worker_attack};
 use crate::protocol::{
     Action, ByzantineServer, ByzantineWorker, ClusterConfig, Event, FilterConfig, Mode, Node,
-    ServerCore, WorkerCore,
+    ServerCore, ServerSnapshot, WorkerCore, WorkerSnapshot,
 };
 use crate::{Aggregator, Contraction, Exec, Result, registry};
 
@@ -158,12 +158,35 @@ impl Cluster {
     /// Replica `id`, starting from `init` (the same for every replica): correct, or wrapped in
     /// the server attack for the last `f_ps`.
     pub fn server(&self, id: usize, init: Vec<f32>) -> Result<ServerNode> {
+        self.wrap_server(id, self.server_core(id, init)?)
+    }
+
+    /// Replica `id` after a restart: from `snapshot`, or from `init` with its state lost; either
+    /// way it catches up with its peers when it starts.
+    pub fn restarted_server(
+        &self,
+        id: usize,
+        init: Vec<f32>,
+        snapshot: Option<ServerSnapshot>,
+    ) -> Result<ServerNode> {
+        let core = self.server_core(id, init)?;
+        let core = match snapshot {
+            Some(s) => core.restore(s)?,
+            None => core.rejoining(),
+        };
+        self.wrap_server(id, core)
+    }
+
+    fn server_core(&self, id: usize, init: Vec<f32>) -> Result<ServerCore> {
         let update = Box::new(HostSgd {
             lr: self.lr,
             weight_decay: self.spec.weight_decay,
         });
-        let core = ServerCore::new(id, self.shape, init, self.rule()?, update)?
-            .with_contraction(self.contraction()?);
+        Ok(ServerCore::new(id, self.shape, init, self.rule()?, update)?
+            .with_contraction(self.contraction()?))
+    }
+
+    fn wrap_server(&self, id: usize, core: ServerCore) -> Result<ServerNode> {
         Ok(if self.is_byzantine(Node::Server(id)) {
             let seed = mix(self.spec.seed, 100 + id as u64);
             ServerNode::Byzantine(ByzantineServer::new(core, self.server_attack()?, seed))
@@ -177,6 +200,19 @@ impl Cluster {
     pub fn correct_worker(&self, id: usize, dim: usize) -> Result<WorkerCore> {
         let filters = FilterConfig::new(self.lr);
         Ok(WorkerCore::new(id, self.shape, dim, filters)?.with_momentum(self.spec.momentum))
+    }
+
+    /// Worker `id` following the protocol after a restart, from `snapshot` or from scratch; it
+    /// asks the servers for their models when it starts.
+    pub fn restarted_worker(
+        &self,
+        id: usize,
+        dim: usize,
+        snapshot: Option<WorkerSnapshot>,
+    ) -> Result<WorkerCore> {
+        let worker = self.correct_worker(id, dim)?;
+        let snapshot = snapshot.unwrap_or_else(|| worker.snapshot());
+        worker.restore(snapshot)
     }
 
     /// Worker `id`: correct, or wrapped in the worker attack for the first `f_w`. Such a
@@ -232,6 +268,11 @@ impl ServerNode {
     /// The step it is at.
     pub fn step(&self) -> u64 {
         self.core().step()
+    }
+
+    /// The state of the correct machine (underneath the attack), to restore after a restart.
+    pub fn snapshot(&self) -> ServerSnapshot {
+        self.core().snapshot()
     }
 
     /// The model a reader of this replica gets at the end of a run: its parameters, or what its

@@ -83,6 +83,10 @@ pub struct Collector {
     skipped: usize,
     gather_hashes: Vec<(u64, u64)>,
     last_model: Option<Vector>,
+    /// Notable records of honest nodes, counted by kind.
+    counts: BTreeMap<String, usize>,
+    /// Per replica, the steps `[from, to)` it skipped by catching up (it records nothing there).
+    absent: BTreeMap<usize, Vec<(u64, u64)>>,
 }
 
 /// A step every live honest replica has finished: its row (the runtime fills in the wall time
@@ -109,7 +113,13 @@ impl Collector {
             skipped: 0,
             gather_hashes: Vec::new(),
             last_model: None,
+            counts: BTreeMap::new(),
+            absent: BTreeMap::new(),
         }
+    }
+
+    fn count(&mut self, kind: String) {
+        *self.counts.entry(kind).or_default() += 1;
     }
 
     /// Takes one record of node `from`.
@@ -117,7 +127,20 @@ impl Collector {
         if self.shape.is_byzantine(from) {
             return;
         }
+        match &r {
+            Record::Rejected { filter, .. } => self.count(format!("rejected: {filter}")),
+            Record::Dropped { reason, .. } => self.count(format!("refused: {reason}")),
+            Record::Stalled { .. } => self.count("stalled".into()),
+            Record::GatherSkipped { .. } => self.count("gather skipped".into()),
+            Record::Skipped { .. } => self.count("skipped".into()),
+            Record::AllRejected { .. } => self.count("all rejected".into()),
+            Record::CaughtUp { .. } => self.count("caught up".into()),
+            _ => {}
+        }
         match (from, r) {
+            (Node::Server(s), Record::CaughtUp { from, to, .. }) => {
+                self.absent.entry(s).or_default().push((from, to));
+            }
             (
                 Node::Server(s),
                 Record::Model {
@@ -158,6 +181,14 @@ impl Collector {
     /// missing or once every step is done.
     pub fn next_complete(&mut self, live: &[usize]) -> Option<Completed> {
         let step = self.rows.len() as u64;
+        // A replica that skipped this step by catching up has nothing to say about it.
+        let skipped = |s: &usize| {
+            self.absent
+                .get(s)
+                .is_some_and(|r| r.iter().any(|&(a, b)| a <= step && step < b))
+        };
+        let live: Vec<usize> = live.iter().copied().filter(|s| !skipped(s)).collect();
+        let live = &live[..];
         if step >= self.steps || live.is_empty() {
             return None;
         }
@@ -227,6 +258,12 @@ impl Collector {
     /// Synchronous updates honest replicas skipped for want of gradients.
     pub fn skipped(&self) -> usize {
         self.skipped
+    }
+
+    /// Notable records of honest nodes, counted by kind (see
+    /// [`Report::counts`](crate::sim::Report::counts)).
+    pub fn counts(&self) -> &BTreeMap<String, usize> {
+        &self.counts
     }
 
     /// The model after the last completed step.

@@ -51,27 +51,40 @@ impl ByzantineServer {
             .model_for(to, self.core.params(), step, &mut self.rng)
     }
 
-    /// Handles `event` as a correct replica would, then rewrites (or drops) every model it sends.
+    /// Handles `event` as a correct replica would, then rewrites (or drops) every model it sends
+    /// (in a [`Message::Model`] or a catch-up [`Message::State`]).
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
         let actions = self.core.handle(event)?;
         let mut out = Vec::with_capacity(actions.len());
         for action in actions {
-            match action {
-                Action::Send {
-                    to,
-                    msg: Message::Model { step, params },
-                } => {
-                    if let Some(v) = self.attack.model_for(to, &params, step, &mut self.rng) {
-                        out.push(Action::Send {
-                            to,
-                            msg: Message::Model {
-                                step,
-                                params: Arc::new(v),
-                            },
-                        });
-                    }
-                }
-                other => out.push(other),
+            let Action::Send { to, msg } = action else {
+                out.push(action);
+                continue;
+            };
+            let rewritten = match msg {
+                Message::Model { step, params } => self
+                    .attack
+                    .model_for(to, &params, step, &mut self.rng)
+                    .map(|v| Message::Model {
+                        step,
+                        params: Arc::new(v),
+                    }),
+                Message::State {
+                    step,
+                    gathering,
+                    params,
+                } => self
+                    .attack
+                    .model_for(to, &params, step, &mut self.rng)
+                    .map(|v| Message::State {
+                        step,
+                        gathering,
+                        params: Arc::new(v),
+                    }),
+                other => Some(other),
+            };
+            if let Some(msg) = rewritten {
+                out.push(Action::Send { to, msg });
             }
         }
         Ok(out)

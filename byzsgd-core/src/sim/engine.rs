@@ -2,7 +2,7 @@
 //! through the [`NetworkConfig`], gradients from the [`Pool`], the Byzantine workers' vectors
 //! through the [`Adversary`], records into the [`Collector`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,11 +10,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::adversary::Adversary;
-use super::network::NetworkConfig;
+use super::network::{Crash, NetworkConfig, RestartFrom};
 use super::pool::{Pool, Reply};
 use super::queue::{Item, Queue};
 use crate::node::{Cluster, Collector, GradientSource, ServerNode, StepRow, mix, model_hash};
-use crate::protocol::{Action, ClusterConfig, Event, Message, Node, Timer, Vector, WorkerCore};
+use crate::protocol::{
+    Action, ClusterConfig, Event, Message, Node, ServerSnapshot, Timer, Vector, WorkerCore,
+    WorkerSnapshot,
+};
 use crate::rows::all_finite;
 use crate::{Aggregator, Error, MedianConfig, Result, Rows};
 
@@ -51,6 +54,11 @@ pub struct Report {
     /// `wall_seconds` is the protocol's own work (medians, aggregations, updates, metrics),
     /// done on the loop's thread, on the critical path between gradients.
     pub waiting_seconds: f64,
+    /// Every replica's parameters at the end (a Byzantine one's correct machine underneath).
+    pub server_models: Vec<Vec<f32>>,
+    /// What the honest nodes recorded, counted by kind: `rejected: <filter>`,
+    /// `refused: <reason>`, `stalled`, `caught up`, `gather skipped`, `skipped`.
+    pub counts: BTreeMap<String, usize>,
 }
 
 /// A simulated cluster, ready to run.
@@ -85,6 +93,12 @@ impl Simulation {
     }
 }
 
+/// A crashed node's state, kept for its restart.
+enum Snapshot {
+    Server(ServerSnapshot),
+    Worker(WorkerSnapshot),
+}
+
 struct Engine {
     cluster: Cluster,
     shape: ClusterConfig,
@@ -95,8 +109,12 @@ struct Engine {
     workers: Vec<WorkerCore>,
     queue: Queue,
     net_rng: ChaCha8Rng,
-    crash_at: HashMap<Node, u64>,
+    crashes: HashMap<Node, VecDeque<Crash>>,
     crashed: HashSet<Node>,
+    snapshots: HashMap<Node, Snapshot>,
+    /// Simulated time of the last completed row, and how long without one means stalled.
+    last_progress: f64,
+    stall_limit: f64,
     pool: Pool,
     jobs: HashMap<u64, Reply>,
     adversary: Adversary,
@@ -127,10 +145,16 @@ impl Engine {
         let workers = (0..c.n_w)
             .map(|i| cluster.correct_worker(i, dim))
             .collect::<Result<Vec<_>>>()?;
-        let crash_at = cluster
+        let crashes = cluster
             .nodes()
-            .filter_map(|n| spec.network.crash_step(n).map(|s| (n, s)))
+            .map(|n| (n, spec.network.crashes_of(n).into()))
             .collect();
+        let t = spec.timers;
+        let net = &spec.network;
+        let step_time = net.compute + net.compute_jitter + net.latency + net.jitter + net.rto;
+        let stall_limit = 500.0 * step_time.max(1.0)
+            + net.longest_disruption()
+            + 10.0 * t.step_deadline.max(t.pull_timeout).max(t.stall);
         let threads = match spec.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -147,8 +171,11 @@ impl Engine {
             workers,
             queue: Queue::default(),
             net_rng: ChaCha8Rng::seed_from_u64(mix(spec.seed, 1)),
-            crash_at,
+            crashes,
             crashed: HashSet::new(),
+            snapshots: HashMap::new(),
+            last_progress: 0.0,
+            stall_limit,
             jobs: HashMap::new(),
             started: Instant::now(),
             nonfinite_gradient: false,
@@ -173,12 +200,68 @@ impl Engine {
         }
     }
 
+    /// Crashes `n` if it reached its next crash step: its snapshot is kept and its restart
+    /// scheduled, if it has one.
     fn check_crash(&mut self, n: Node) {
-        if let Some(&at) = self.crash_at.get(&n)
-            && self.node_step(n) >= at
-        {
-            self.crashed.insert(n);
+        if self.down(n) {
+            return;
         }
+        let step = self.node_step(n);
+        let Some(queue) = self.crashes.get_mut(&n) else {
+            return;
+        };
+        if queue.front().is_none_or(|c| step < c.step) {
+            return;
+        }
+        let crash = queue.pop_front().expect("checked");
+        self.crashed.insert(n);
+        let snapshot = match n {
+            Node::Server(i) => Snapshot::Server(self.servers[i].snapshot()),
+            Node::Worker(i) => Snapshot::Worker(self.workers[i].snapshot()),
+        };
+        self.snapshots.insert(n, snapshot);
+        if let Some(after) = crash.restart_after {
+            let at = self.queue.now() + after;
+            let from = crash.restart_from;
+            self.queue.schedule(at, Item::Restart { node: n, from });
+        }
+    }
+
+    /// Brings `node` back from its snapshot (or from scratch); every live peer reconnects to it.
+    fn restart(&mut self, node: Node, from: RestartFrom) -> Result<()> {
+        let snapshot = match from {
+            RestartFrom::Snapshot => self.snapshots.remove(&node),
+            RestartFrom::Scratch => None,
+        };
+        match (node, snapshot) {
+            (Node::Server(i), s) => {
+                let s = match s {
+                    Some(Snapshot::Server(s)) => Some(s),
+                    _ => None,
+                };
+                let init = self.source.initial_params();
+                self.servers[i] = self.cluster.restarted_server(i, init, s)?;
+            }
+            (Node::Worker(i), s) => {
+                let s = match s {
+                    Some(Snapshot::Worker(s)) => Some(s),
+                    _ => None,
+                };
+                let dim = self.source.dim();
+                self.workers[i] = self.cluster.restarted_worker(i, dim, s)?;
+            }
+        }
+        self.crashed.remove(&node);
+        self.deliver(node, Event::Start)?;
+        let peers: Vec<Node> = self
+            .cluster
+            .nodes()
+            .filter(|&p| p != node && !self.down(p))
+            .collect();
+        for p in peers {
+            self.deliver(p, Event::Connected { peer: node })?;
+        }
+        Ok(())
     }
 
     fn run(mut self, progress: &mut dyn FnMut(&StepRow)) -> Result<Report> {
@@ -200,6 +283,9 @@ impl Engine {
             };
             self.step(item)?;
             self.complete_rows(progress)?;
+            if self.queue.now() - self.last_progress > self.stall_limit {
+                return Err(self.stalled());
+            }
         }
         self.report()
     }
@@ -216,6 +302,7 @@ impl Engine {
                     self.deliver(node, Event::Timer(timer))?;
                 }
             }
+            Item::Restart { node, from } => self.restart(node, from)?,
             Item::Gradient { worker, step, job } => {
                 let reply = self.jobs.remove(&job).expect("a job per gradient event");
                 let t = Instant::now();
@@ -264,6 +351,12 @@ impl Engine {
         };
         let final_model = self.final_model()?;
         let (rejected, skipped) = (self.metrics.rejected(), self.metrics.skipped());
+        let counts = self.metrics.counts().clone();
+        let server_models = self
+            .servers
+            .iter()
+            .map(|s| s.core().params().to_vec())
+            .collect();
         let (rows, gather_hashes) = self.metrics.finish();
         Ok(Report {
             model_hash: model_hash(&final_params),
@@ -277,6 +370,8 @@ impl Engine {
             skipped,
             diverged: diverged.then_some(completed),
             waiting_seconds: self.waiting,
+            server_models,
+            counts,
             rows,
             gather_hashes,
         })
@@ -345,6 +440,7 @@ impl Engine {
                 done.row.test_accuracy = self.source.evaluate(&done.model)?;
             }
             done.row.wall_seconds = self.started.elapsed().as_secs_f64();
+            self.last_progress = self.queue.now();
             progress(&done.row);
             self.metrics.push(done);
         }
@@ -396,8 +492,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Schedules `msg`'s delivery through the network model.
+    /// Schedules `msg`'s delivery through the network model (or loses it for good).
     fn transmit(&mut self, from: Node, to: Node, msg: Message) {
+        if self.network.lost(&mut self.net_rng) {
+            return;
+        }
         let now = self.queue.now();
         let at = self.network.arrival(from, to, now, &mut self.net_rng);
         self.queue.schedule(at, Item::Deliver { from, to, msg });

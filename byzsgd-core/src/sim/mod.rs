@@ -20,4 +20,4 @@ mod pool;
 mod queue;
 
 pub use engine::{Report, Simulation};
-pub use network::{Crash, NetworkConfig, Partition, parse_node};
+pub use network::{Crash, NetworkConfig, Partition, RestartFrom, parse_node};

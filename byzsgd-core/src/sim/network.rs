@@ -1,6 +1,8 @@
 //! The simulated network and clock: per-message latency, lossy links (a lost transmission is
-//! resent after a timeout, as TCP would), partitions over a window of simulated time, and nodes
-//! that crash at a given step. Time is counted in units of one gradient computation.
+//! resent after a timeout, as TCP would), messages lost for good (the protocol's own timers and
+//! re-requests must recover), partitions over a window of simulated time, and nodes that crash
+//! at a given step and may restart later, from their snapshot or from scratch. Time is counted
+//! in units of one gradient computation.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -21,7 +23,7 @@ pub struct Partition {
     pub until: f64,
 }
 
-/// A node that stops for good once it reaches `step`.
+/// A node that stops once it reaches `step`, for good or until it restarts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Crash {
@@ -29,6 +31,42 @@ pub struct Crash {
     pub node: String,
     /// The step it stops at.
     pub step: u64,
+    /// Restarts this much simulated time after the crash (`None`: never).
+    #[serde(default)]
+    pub restart_after: Option<f64>,
+    /// What it restarts from.
+    #[serde(default)]
+    pub restart_from: RestartFrom,
+}
+
+impl Crash {
+    /// `node` stops for good at `step`.
+    pub fn at(node: &str, step: u64) -> Self {
+        Self {
+            node: node.into(),
+            step,
+            restart_after: None,
+            restart_from: RestartFrom::Snapshot,
+        }
+    }
+
+    /// ... and restarts `after` simulated time later from `from`.
+    pub fn restarting(mut self, after: f64, from: RestartFrom) -> Self {
+        self.restart_after = Some(after);
+        self.restart_from = from;
+        self
+    }
+}
+
+/// What a restarted node starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartFrom {
+    /// The snapshot of its state taken when it crashed (as a runtime writes to disk).
+    #[default]
+    Snapshot,
+    /// Nothing: step 0 and the initial model, as after a lost disk.
+    Scratch,
 }
 
 /// Latencies, losses, partitions and crashes.
@@ -41,6 +79,8 @@ pub struct NetworkConfig {
     pub jitter: f64,
     /// Probability that a transmission is lost (it is resent after `rto`).
     pub loss: f64,
+    /// Probability that a message is lost for good (never resent).
+    pub loss_for_good: f64,
     /// Retransmission timeout.
     pub rto: f64,
     /// Time of one gradient computation.
@@ -59,6 +99,7 @@ impl Default for NetworkConfig {
             latency: 0.05,
             jitter: 0.1,
             loss: 0.0,
+            loss_for_good: 0.0,
             rto: 1.0,
             compute: 1.0,
             compute_jitter: 0.2,
@@ -107,6 +148,12 @@ impl NetworkConfig {
                 self.loss
             )));
         }
+        if !(0.0..1.0).contains(&self.loss_for_good) {
+            return Err(Error::Config(format!(
+                "network.loss_for_good must be in [0, 1), got {}",
+                self.loss_for_good
+            )));
+        }
         if self.loss > 0.0 && self.rto <= 0.0 {
             return Err(Error::Config("network.rto must be > 0 with loss".into()));
         }
@@ -123,8 +170,33 @@ impl NetworkConfig {
         }
         for c in &self.crashes {
             parse_node(&c.node)?;
+            if let Some(after) = c.restart_after
+                && !(after.is_finite() && after >= 0.0)
+            {
+                return Err(Error::Config(format!(
+                    "crash of {}: restart_after must be a finite time >= 0, got {after}",
+                    c.node
+                )));
+            }
         }
         Ok(())
+    }
+
+    /// Whether a message is lost for good.
+    pub fn lost(&self, rng: &mut ChaCha8Rng) -> bool {
+        self.loss_for_good > 0.0 && rng.random::<f64>() < self.loss_for_good
+    }
+
+    /// The simulated time within which the last partition heals and the last crashed node
+    /// restarts: a run that makes no progress for much longer than this has stalled.
+    pub fn longest_disruption(&self) -> f64 {
+        let heal = self.partitions.iter().map(|p| p.until).fold(0.0, f64::max);
+        let restart = self
+            .crashes
+            .iter()
+            .filter_map(|c| c.restart_after)
+            .fold(0.0, f64::max);
+        heal.max(restart)
     }
 
     /// When a message sent by `from` to `to` at `now` arrives.
@@ -148,12 +220,15 @@ impl NetworkConfig {
         self.compute + self.compute_jitter * rng.random::<f64>()
     }
 
-    /// The step at which `node` crashes, if it does.
-    pub fn crash_step(&self, node: Node) -> Option<u64> {
-        self.crashes
+    /// The crashes of `node`, earliest first.
+    pub fn crashes_of(&self, node: Node) -> Vec<Crash> {
+        let mut c: Vec<Crash> = self
+            .crashes
             .iter()
             .filter(|c| parse_node(&c.node).ok() == Some(node))
-            .map(|c| c.step)
-            .min()
+            .cloned()
+            .collect();
+        c.sort_by_key(|c| c.step);
+        c
     }
 }

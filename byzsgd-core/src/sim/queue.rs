@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use super::network::RestartFrom;
 use crate::protocol::{Message, Node, Timer};
 
 /// Something that happens at a simulated time.
@@ -15,6 +16,8 @@ pub(super) enum Item {
     Timer { node: Node, timer: Timer },
     /// Worker `worker`'s gradient of `step` (computing under `job`) is done.
     Gradient { worker: usize, step: u64, job: u64 },
+    /// A crashed node restarts.
+    Restart { node: Node, from: RestartFrom },
 }
 
 struct Scheduled {
