@@ -200,3 +200,22 @@ fn simulate_writes_the_model_and_evaluate_reads_it() {
     ]);
     assert!(text(&o).contains("no such model file"), "{}", text(&o));
 }
+
+/// `--help` names every attack the registries know (the lists are the parsers' own).
+#[test]
+fn help_lists_every_attack() {
+    use byzsgd_core::attacks::{SERVER_ATTACKS, WORKER_ATTACKS};
+    let o = byzsgd(&["simulate", "--help"]);
+    assert!(o.status.success());
+    let help = text(&o);
+    for list in [SERVER_ATTACKS, WORKER_ATTACKS] {
+        for entry in list.split(", ") {
+            let name = entry.split(['[', ':']).next().unwrap();
+            assert!(help.contains(name), "--help does not name {name}");
+            byzsgd_core::attacks::parse_worker_attack(name)
+                .map(|_| ())
+                .or_else(|_| byzsgd_core::attacks::parse_server_attack(name, 3).map(|_| ()))
+                .unwrap_or_else(|e| panic!("{name} is listed but not parsed: {e}"));
+        }
+    }
+}

@@ -226,8 +226,17 @@ where
                     s.len()
                 )));
             }
-            None => shard_iid(self.train.len(), n_w, self.config.seed)
-                .map_err(|e| BurnError::Data(e.to_string()))?,
+            None => match self.config.dirichlet().map_err(BurnError::from)? {
+                None => shard_iid(self.train.len(), n_w, self.config.seed)
+                    .map_err(|e| BurnError::Data(e.to_string()))?,
+                Some(_) => {
+                    return Err(BurnError::Config(format!(
+                        "shard {:?} needs the labels: pass shards(shard_dirichlet(..)) \
+                         (train_classifier does)",
+                        self.config.shard
+                    )));
+                }
+            },
         };
         let plans = shards
             .into_iter()

@@ -2,7 +2,7 @@
 //! `byzsgd simulate` runs, through the same [`ByzSgd`] builder as a user's own model.
 
 use burn::tensor::Device;
-use byzsgd_datasets::{ImageBatcher, Normalization, Split};
+use byzsgd_datasets::{ImageBatcher, Normalization, Split, shard_dirichlet};
 use byzsgd_models::Model;
 
 use byzsgd_core::node::{ClusterSpec, StepRow};
@@ -41,14 +41,32 @@ pub fn train_classifier(
     let classes = data.train.num_classes();
     let test = data.test.clone();
     let (eval_norm, eval_device) = (norm.clone(), device.clone());
-    ByzSgd::new(
+    let shards = match config.dirichlet().map_err(BurnError::from)? {
+        Some(alpha) => Some(
+            shard_dirichlet(
+                data.train.labels(),
+                classes,
+                config.workers,
+                alpha,
+                config.seed,
+            )
+            .map_err(|e| BurnError::Data(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let builder = ByzSgd::new(
         model,
         data.train.clone(),
         ClassifierBatcher(ImageBatcher::new(norm.clone())),
         ad,
-    )
-    .config(config)
-    .label_flip(flip_label(classes))
-    .evaluate(move |m: &Model| test_accuracy(m, &test, &eval_norm, &eval_device))
-    .run(progress)
+    );
+    let builder = match shards {
+        Some(s) => builder.shards(s),
+        None => builder,
+    };
+    builder
+        .config(config)
+        .label_flip(flip_label(classes))
+        .evaluate(move |m: &Model| test_accuracy(m, &test, &eval_norm, &eval_device))
+        .run(progress)
 }

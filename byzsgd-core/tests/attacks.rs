@@ -59,6 +59,7 @@ fn run_with(rule: &str, attack: Option<&str>, seed: u64, beta: f32) -> f64 {
                 honest: Rows::new(&honest, honest_n, D).unwrap(),
                 rule: Some(agg.as_ref()),
                 byzantine: F,
+                workers: N,
                 rng: &mut attack_rng,
             };
             let v = a.craft(&mut view);

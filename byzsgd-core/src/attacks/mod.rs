@@ -14,11 +14,14 @@ mod vector;
 
 pub use adaptive::{AdaptiveAlie, AdaptiveFoe};
 pub use server::{
-    Equivocate, HonestServer, RandomModel, ReverseModel, ServerAttack, Silent, Stale,
-    parse_server_attack,
+    Equivocate, FloodModels, ForgeStep, HonestServer, NonFiniteModel, RandomModel, ReverseModel,
+    SERVER_ATTACKS, ServerAttack, Silent, Stale, WrongDimension, parse_server_attack,
 };
 pub use stats::{alie_default_z, mean_std};
-pub use vector::{Alie, Foe, Gaussian, Honest, LabelFlip, Mimic, NonFinite, Reverse, SignFlip};
+pub use vector::{
+    Alie, EquivocateWorker, Flood, Foe, Gaussian, Honest, LabelFlip, Mimic, NonFinite, Reverse,
+    SignFlip,
+};
 
 use rand_chacha::ChaCha8Rng;
 
@@ -29,13 +32,15 @@ use crate::{Aggregator, Error, Result, Rows};
 pub struct View<'a> {
     /// Its own honest gradient of the step (it can always compute one).
     pub own: &'a [f32],
-    /// The honest gradients of the step (rows): every one when omniscient (simulator), or only
-    /// estimates from its own data otherwise.
+    /// The honest gradients of the step (rows, in worker-id order): every one when omniscient
+    /// (simulator), or only estimates from its own data otherwise.
     pub honest: Rows<'a>,
     /// The rule the servers use, for adaptive attacks.
     pub rule: Option<&'a dyn Aggregator>,
     /// Number of Byzantine workers sending the same vector.
     pub byzantine: usize,
+    /// Workers in the cluster (`n_w`), for attacks whose strength depends on it (ALIE's `z`).
+    pub workers: usize,
     /// Seeded randomness.
     pub rng: &'a mut ChaCha8Rng,
 }
@@ -53,12 +58,30 @@ pub trait WorkerAttack: Send + std::fmt::Debug {
     fn flips_labels(&self) -> bool {
         false
     }
+
+    /// Whether each server gets its own vector (`craft` is called once per recipient): an
+    /// equivocating worker.
+    fn per_recipient(&self) -> bool {
+        false
+    }
+
+    /// The step tags the vector of `step` goes out with (`step` itself by default): an attack
+    /// that lies about steps, or floods, sends it under several.
+    fn tags(&mut self, step: u64) -> Vec<u64> {
+        vec![step]
+    }
 }
+
+/// Every worker attack's name and parameters, as `--attack` lists them.
+pub const WORKER_ATTACKS: &str = "none, alie[:z|:auto], foe[:eps|:auto], signflip, \
+     reverse[:scale], gaussian[:sigma], labelflip, mimic, nan, inf, equivocate[:scale], flood";
 
 /// A worker attack by name: `none` (follows the protocol: the honest baseline with the same
 /// quorums), `alie[:z|:auto]`, `foe[:eps|:auto]`, `signflip`, `reverse[:scale]`,
-/// `gaussian[:sigma]`, `mimic`, `nan`, `inf`, and `labelflip` ([`LabelFlip`], which acts on the
-/// worker's data: see [`WorkerAttack::flips_labels`]).
+/// `gaussian[:sigma]`, `mimic`, `nan`, `inf`, `equivocate[:scale]` (a different vector to each
+/// server), `flood` (its gradient under every step of the next 64 and `u64::MAX`), and
+/// `labelflip` ([`LabelFlip`], which acts on the worker's data: see
+/// [`WorkerAttack::flips_labels`]).
 pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
     let (name, arg) = spec
         .split_once(':')
@@ -98,10 +121,11 @@ pub fn parse_worker_attack(spec: &str) -> Result<Box<dyn WorkerAttack>> {
         ("nan", _) => none(Box::new(NonFinite(f32::NAN)))?,
         ("inf", _) => none(Box::new(NonFinite(f32::INFINITY)))?,
         ("labelflip", _) => none(Box::new(LabelFlip))?,
+        ("equivocate", _) => Box::new(EquivocateWorker { scale: num(1.0)? }),
+        ("flood", _) => none(Box::new(Flood))?,
         _ => {
             return Err(Error::Config(format!(
-                "unknown worker attack {spec:?}; known: none, alie[:z|:auto], foe[:eps|:auto], signflip, reverse[:scale], \
-                 gaussian[:sigma], labelflip, mimic, nan, inf"
+                "unknown worker attack {spec:?}; known: {WORKER_ATTACKS}"
             )));
         }
     })

@@ -22,6 +22,12 @@ pub trait ServerAttack: Send + std::fmt::Debug {
         step: u64,
         rng: &mut ChaCha8Rng,
     ) -> Option<Vec<f32>>;
+
+    /// The step tags a model of `step` goes out with (`step` itself by default): an attack that
+    /// lies about steps, or floods, sends it under several.
+    fn tags(&mut self, step: u64) -> Vec<u64> {
+        vec![step]
+    }
 }
 
 fn rms(v: &[f32]) -> f32 {
@@ -174,8 +180,125 @@ impl ServerAttack for Silent {
     }
 }
 
+/// The correct model under a forged step: `step + ahead` (`forge[:ahead]`, 1000 by default), or
+/// `u64::MAX` (`maxstep`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ForgeStep {
+    /// How far ahead; `u64::MAX` saturates.
+    pub ahead: u64,
+}
+
+impl ServerAttack for ForgeStep {
+    fn name(&self) -> String {
+        if self.ahead == u64::MAX {
+            "maxstep".into()
+        } else {
+            format!("forge:{}", self.ahead)
+        }
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        Some(honest.to_vec())
+    }
+
+    fn tags(&mut self, step: u64) -> Vec<u64> {
+        vec![step.saturating_add(self.ahead)]
+    }
+}
+
+/// Unsolicited models for future steps: the correct model under the step and each of the next
+/// `ahead` (`future[:ahead]`, 3 by default), to every recipient, asked or not; or, as `flood`,
+/// under each of the next 64 steps and `u64::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloodModels {
+    /// Steps ahead.
+    pub ahead: u64,
+    /// Also `u64::MAX` (the `flood` form).
+    pub max: bool,
+}
+
+impl ServerAttack for FloodModels {
+    fn name(&self) -> String {
+        if self.max {
+            "flood".into()
+        } else {
+            format!("future:{}", self.ahead)
+        }
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        Some(honest.to_vec())
+    }
+
+    fn tags(&mut self, step: u64) -> Vec<u64> {
+        let max = self.max.then_some(u64::MAX);
+        (0..=self.ahead)
+            .map(|k| step.saturating_add(k))
+            .chain(max)
+            .collect()
+    }
+}
+
+/// A model of NaN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonFiniteModel;
+
+impl ServerAttack for NonFiniteModel {
+    fn name(&self) -> String {
+        "nan".into()
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        Some(vec![f32::NAN; honest.len()])
+    }
+}
+
+/// The correct model cut to half its length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WrongDimension;
+
+impl ServerAttack for WrongDimension {
+    fn name(&self) -> String {
+        "wrongdim".into()
+    }
+
+    fn model_for(
+        &mut self,
+        _to: Node,
+        honest: &[f32],
+        _step: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<Vec<f32>> {
+        Some(honest[..honest.len() / 2].to_vec())
+    }
+}
+
+/// Every server attack's name and parameters, as `--server-attack` lists them.
+pub const SERVER_ATTACKS: &str = "none, equivocate[:scale], random, reverse, stale[:age], silent, \
+     forge[:ahead], maxstep, future[:ahead], flood, nan, wrongdim";
+
 /// A server attack by name: `none` (follows the protocol), `equivocate[:scale]`, `random`,
-/// `reverse`, `stale[:age]`, `silent`. `gather_period` is the default age of `stale`.
+/// `reverse`, `stale[:age]`, `silent`, `forge[:ahead]` and `maxstep` (forged later steps),
+/// `future[:ahead]` (unsolicited future models), `flood` (models under the next 64 steps and
+/// `u64::MAX`), `nan`, `wrongdim`. `gather_period` is the default age of `stale`.
 pub fn parse_server_attack(spec: &str, gather_period: u64) -> Result<Box<dyn ServerAttack>> {
     let (name, arg) = spec
         .split_once(':')
@@ -196,9 +319,32 @@ pub fn parse_server_attack(spec: &str, gather_period: u64) -> Result<Box<dyn Ser
         ("stale", None) => Box::new(Stale::new(gather_period.max(1) as usize)),
         ("stale", Some(a)) => Box::new(Stale::new(a.parse().map_err(|_| bad(a))?)),
         ("silent", None) => Box::new(Silent),
+        ("forge", None) => Box::new(ForgeStep { ahead: 1000 }),
+        ("forge", Some(a)) => Box::new(ForgeStep {
+            ahead: a.parse().map_err(|_| bad(a))?,
+        }),
+        ("maxstep", None) => Box::new(ForgeStep { ahead: u64::MAX }),
+        ("future", None) => Box::new(FloodModels {
+            ahead: 3,
+            max: false,
+        }),
+        ("future", Some(a)) => Box::new(FloodModels {
+            ahead: a
+                .parse()
+                .ok()
+                .filter(|&k| k <= 1024)
+                .ok_or_else(|| bad(a))?,
+            max: false,
+        }),
+        ("flood", None) => Box::new(FloodModels {
+            ahead: 64,
+            max: true,
+        }),
+        ("nan", None) => Box::new(NonFiniteModel),
+        ("wrongdim", None) => Box::new(WrongDimension),
         _ => {
             return Err(Error::Config(format!(
-                "unknown server attack {spec:?}; known: none, equivocate[:scale], random, reverse, stale[:age], silent"
+                "unknown server attack {spec:?}; known: {SERVER_ATTACKS}"
             )));
         }
     })

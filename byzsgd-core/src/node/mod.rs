@@ -20,4 +20,4 @@ pub use metrics::{CSV_HEADER, Collector, Completed, StepRow, diameter, model_has
 pub use schedule::LrSchedule;
 pub use sgd::HostSgd;
 pub use source::GradientSource;
-pub use spec::{ClusterSpec, Timers};
+pub use spec::{ClusterSpec, MIN_TIMER, Timers};

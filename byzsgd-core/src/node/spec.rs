@@ -12,8 +12,12 @@ use crate::registry::{self, Guarantee};
 use crate::sim::NetworkConfig;
 use crate::{Error, Result};
 
+/// The shortest timer accepted, in the runtime's time unit: a shorter one would fire without
+/// time passing (the simulator's clock is an f64) and spin.
+pub const MIN_TIMER: f64 = 1e-3;
+
 /// How long a node waits before it gives up on a peer (synchronous mode), in the runtime's time
-/// unit (the simulator's: one gradient computation).
+/// unit (the simulator's: one gradient computation). Each at least [`MIN_TIMER`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Timers {
@@ -87,6 +91,9 @@ pub struct ClusterSpec {
     pub momentum: f64,
     /// Weight decay.
     pub weight_decay: f64,
+    /// How the training set is split over workers: `iid`, or `dirichlet:ALPHA` (each class
+    /// spread over workers in Dirichlet(ALPHA) proportions: small ALPHA, few classes each).
+    pub shard: String,
     /// Seed of everything: model, data order, network, attacks.
     pub seed: u64,
     /// Evaluate the test accuracy every this many steps (and at the last); 0: only at the end.
@@ -120,6 +127,7 @@ impl Default for ClusterSpec {
             lr: "0.1".into(),
             momentum: 0.95,
             weight_decay: 0.0,
+            shard: "iid".into(),
             seed: 1,
             eval_every: 50,
             threads: 0,
@@ -133,6 +141,24 @@ impl ClusterSpec {
     /// The protocol variant.
     pub fn mode(&self) -> Result<Mode> {
         self.mode.parse()
+    }
+
+    /// The data split: `None` for IID, `Some(alpha)` for Dirichlet label skew.
+    pub fn dirichlet(&self) -> Result<Option<f64>> {
+        match self.shard.split_once(':') {
+            None if self.shard == "iid" => Ok(None),
+            Some(("dirichlet", a)) => match a.parse::<f64>() {
+                Ok(alpha) if alpha.is_finite() && alpha > 0.0 => Ok(Some(alpha)),
+                _ => Err(config(&format!(
+                    "shard {:?}: the Dirichlet alpha must be a positive number",
+                    self.shard
+                ))),
+            },
+            _ => Err(config(&format!(
+                "unknown shard {:?}; use iid or dirichlet:ALPHA",
+                self.shard
+            ))),
+        }
     }
 
     /// Overrides the settings named in `table` (TOML keys, snake_case; tables `timers` and
@@ -161,6 +187,7 @@ impl ClusterSpec {
     pub fn resolve(&self) -> Result<Cluster> {
         let mode = self.mode()?;
         let lr = LrSchedule::parse(&self.lr)?;
+        self.dirichlet()?;
         if self.steps == 0 || self.batch == 0 {
             return Err(config("steps and batch must be at least 1"));
         }
@@ -219,9 +246,9 @@ impl ClusterSpec {
             ("timers.pull_timeout", self.timers.pull_timeout),
             ("timers.stall", self.timers.stall),
         ] {
-            if !(v.is_finite() && v > 0.0) {
+            if !(v.is_finite() && v >= MIN_TIMER) {
                 return Err(config(&format!(
-                    "{what} must be a finite time > 0, got {v}"
+                    "{what} must be a finite time of at least {MIN_TIMER}, got {v}"
                 )));
             }
         }

@@ -52,7 +52,8 @@ impl ByzantineServer {
     }
 
     /// Handles `event` as a correct replica would, then rewrites (or drops) every model it sends
-    /// (in a [`Message::Model`] or a catch-up [`Message::State`]).
+    /// (in a [`Message::Model`] or a catch-up [`Message::State`]), under the step tags the
+    /// attack chooses.
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
         let actions = self.core.handle(event)?;
         let mut out = Vec::with_capacity(actions.len());
@@ -61,29 +62,34 @@ impl ByzantineServer {
                 out.push(action);
                 continue;
             };
-            let rewritten = match msg {
-                Message::Model { step, params } => self
-                    .attack
-                    .model_for(to, &params, step, &mut self.rng)
-                    .map(|v| Message::Model {
-                        step,
-                        params: Arc::new(v),
-                    }),
+            let (step, params, gathering) = match msg {
+                Message::Model { step, params } => (step, params, None),
                 Message::State {
                     step,
                     gathering,
                     params,
-                } => self
-                    .attack
-                    .model_for(to, &params, step, &mut self.rng)
-                    .map(|v| Message::State {
-                        step,
-                        gathering,
-                        params: Arc::new(v),
-                    }),
-                other => Some(other),
+                } => (step, params, Some(gathering)),
+                other => {
+                    out.push(Action::Send { to, msg: other });
+                    continue;
+                }
             };
-            if let Some(msg) = rewritten {
+            let Some(v) = self.attack.model_for(to, &params, step, &mut self.rng) else {
+                continue;
+            };
+            let v: Vector = Arc::new(v);
+            for tag in self.attack.tags(step) {
+                let msg = match gathering {
+                    None => Message::Model {
+                        step: tag,
+                        params: v.clone(),
+                    },
+                    Some(gathering) => Message::State {
+                        step: tag,
+                        gathering,
+                        params: v.clone(),
+                    },
+                };
                 out.push(Action::Send { to, msg });
             }
         }
@@ -101,6 +107,7 @@ pub struct ByzantineWorker {
     attack: Box<dyn WorkerAttack>,
     rule: Option<Box<dyn Aggregator>>,
     byzantine: usize,
+    workers: usize,
     rng: ChaCha8Rng,
     crafted: Option<(u64, Vector)>,
 }
@@ -115,11 +122,13 @@ impl ByzantineWorker {
         byzantine: usize,
         seed: u64,
     ) -> Self {
+        let workers = core.workers();
         Self {
             core,
             attack,
             rule,
             byzantine,
+            workers,
             rng: ChaCha8Rng::seed_from_u64(seed),
             crafted: None,
         }
@@ -135,24 +144,37 @@ impl ByzantineWorker {
         &self.core
     }
 
-    /// Handles `event` as a correct worker would, then replaces every gradient it sends.
+    /// Handles `event` as a correct worker would, then replaces every gradient it sends (one
+    /// crafted vector per step, or per recipient for an equivocating attack), under the step tags
+    /// the attack chooses.
     pub fn handle(&mut self, event: Event) -> Result<Vec<Action>> {
-        let mut actions = self.core.handle(event)?;
-        for action in &mut actions {
-            if let Action::Send {
+        let actions = self.core.handle(event)?;
+        let mut out = Vec::with_capacity(actions.len());
+        for action in actions {
+            let Action::Send {
+                to,
                 msg: Message::Gradient { step, grad },
-                ..
             } = action
-            {
-                *grad = self.craft(*step, grad)?;
+            else {
+                out.push(action);
+                continue;
+            };
+            let grad = self.craft(step, &grad)?;
+            for tag in self.attack.tags(step) {
+                let msg = Message::Gradient {
+                    step: tag,
+                    grad: grad.clone(),
+                };
+                out.push(Action::Send { to, msg });
             }
         }
-        Ok(actions)
+        Ok(out)
     }
 
     fn craft(&mut self, step: u64, own: &Vector) -> Result<Vector> {
         if let Some((s, v)) = &self.crafted
             && *s == step
+            && !self.attack.per_recipient()
         {
             return Ok(v.clone());
         }
@@ -164,6 +186,7 @@ impl ByzantineWorker {
                 honest: Rows::new(own, 1, own.len())?,
                 rule: self.rule.as_deref(),
                 byzantine: self.byzantine,
+                workers: self.workers,
                 rng: &mut self.rng,
             };
             Arc::new(self.attack.craft(&mut view))

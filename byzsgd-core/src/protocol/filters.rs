@@ -111,57 +111,61 @@ pub struct Filters {
     ks: VecDeque<f64>,
 }
 
-/// Squared norms, summed in f32 over runs of 256 values and in f64 across runs.
+/// Squared norms a model check needs, summed in f32 over runs of 256 values and in f64 across
+/// runs.
 #[derive(Debug, Default)]
-struct Sums {
+struct ModelSums {
     /// `‖θ_{t−1} − η v − θ_t‖²`.
     from_local: f64,
     /// `‖θ_t − θ_{t−1}‖²`.
     moved: f64,
-    /// `‖g_t − g_{t−1}‖²`.
-    grad_change: f64,
     /// `‖v‖²`.
     last_sent: f64,
     /// `‖θ_t‖²`.
     theta: f64,
 }
 
-/// The candidate `(θ_t, g_t)` and the last accepted `(θ, g, v)`.
-struct Pair<'a> {
-    theta: &'a [f32],
-    grad: &'a [f32],
-    last_theta: &'a [f32],
-    last_grad: &'a [f32],
-    last_sent: &'a [f32],
+fn runs(v: &[f32]) -> std::slice::Chunks<'_, f32> {
+    v.chunks(256)
 }
 
-fn sums(p: Pair<'_>, eta: f32) -> Sums {
-    let mut out = Sums::default();
-    fn c(v: &[f32]) -> std::slice::Chunks<'_, f32> {
-        v.chunks(256)
-    }
-    let runs = c(p.theta)
-        .zip(c(p.grad))
-        .zip(c(p.last_theta).zip(c(p.last_grad)).zip(c(p.last_sent)));
-    for ((t, g), ((lt, lg), ls)) in runs {
-        let mut r = [0.0f32; 5];
+fn model_sums(theta: &[f32], last: &Accepted, eta: f32) -> ModelSums {
+    let mut out = ModelSums::default();
+    let all = runs(theta).zip(runs(&last.theta).zip(runs(&last.sent)));
+    for (t, (lt, ls)) in all {
+        let mut r = [0.0f32; 4];
         for i in 0..t.len() {
             let local = lt[i] - eta * ls[i] - t[i];
             let moved = t[i] - lt[i];
-            let dg = g[i] - lg[i];
             r[0] += local * local;
             r[1] += moved * moved;
-            r[2] += dg * dg;
-            r[3] += ls[i] * ls[i];
-            r[4] += t[i] * t[i];
+            r[2] += ls[i] * ls[i];
+            r[3] += t[i] * t[i];
         }
         out.from_local += r[0] as f64;
         out.moved += r[1] as f64;
-        out.grad_change += r[2] as f64;
-        out.last_sent += r[3] as f64;
-        out.theta += r[4] as f64;
+        out.last_sent += r[2] as f64;
+        out.theta += r[3] as f64;
     }
     out
+}
+
+/// `(‖θ_t − θ_{t−1}‖², ‖g_t − g_{t−1}‖²)`.
+fn gradient_sums(theta: &[f32], grad: &[f32], last: &Accepted) -> (f64, f64) {
+    let (mut moved, mut changed) = (0.0f64, 0.0f64);
+    let all = runs(theta)
+        .zip(runs(grad))
+        .zip(runs(&last.theta).zip(runs(&last.grad)));
+    for ((t, g), (lt, lg)) in all {
+        let (mut m, mut c) = (0.0f32, 0.0f32);
+        for i in 0..t.len() {
+            m += (t[i] - lt[i]) * (t[i] - lt[i]);
+            c += (g[i] - lg[i]) * (g[i] - lg[i]);
+        }
+        moved += m as f64;
+        changed += c as f64;
+    }
+    (moved, changed)
 }
 
 impl Filters {
@@ -176,22 +180,20 @@ impl Filters {
     }
 
     /// Checks the candidate model `theta` of `step` and the gradient `grad` computed there:
-    /// the distance filter first, then the stale and Lipschitz filters; `k_t` joins the history
-    /// whether it passes or not (see the module docs).
+    /// [`check_model`](Self::check_model), then [`check_gradient`](Self::check_gradient).
     pub fn check(&mut self, step: u64, theta: &[f32], grad: &[f32]) -> Result<(), Rejection> {
+        self.check_model(step, theta)?;
+        self.check_gradient(theta, grad)
+    }
+
+    /// The filters that need no gradient, checked before one is computed at `theta`: the
+    /// distance filter, then the stale filter.
+    pub fn check_model(&self, step: u64, theta: &[f32]) -> Result<(), Rejection> {
         let Some(last) = &self.last else {
             return Ok(());
         };
         let rate = |s: u64| self.config.lr.at(usize::try_from(s).unwrap_or(usize::MAX));
-        let pair = Pair {
-            theta,
-            grad,
-            last_theta: &last.theta,
-            last_grad: &last.grad,
-            last_sent: &last.sent,
-        };
-        // One pass for the norms every filter needs.
-        let s = sums(pair, rate(last.step) as f32);
+        let s = model_sums(theta, last, rate(last.step) as f32);
         let c = &self.cluster;
         if c.f_w > 0 {
             let big_t = c.gather_period.max(1) as f64;
@@ -216,7 +218,17 @@ impl Filters {
                 threshold: still,
             });
         }
-        let k = s.grad_change.sqrt() / moved;
+        Ok(())
+    }
+
+    /// The Lipschitz filter on the gradient `grad` computed at `theta` (which passed
+    /// [`check_model`](Self::check_model)); `k_t` joins the history whether it passes or not.
+    pub fn check_gradient(&mut self, theta: &[f32], grad: &[f32]) -> Result<(), Rejection> {
+        let Some(last) = &self.last else {
+            return Ok(());
+        };
+        let (moved, changed) = gradient_sums(theta, grad, last);
+        let k = changed.sqrt() / moved.sqrt();
         let verdict = if self.ks.len() >= self.config.warmup {
             let threshold = self.percentile();
             if k.is_nan() || k > threshold {

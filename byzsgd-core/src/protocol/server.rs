@@ -275,6 +275,7 @@ impl ServerCore {
         }
         match (timer, self.phase) {
             (Timer::StepDeadline { .. }, Phase::Collecting) => {
+                self.retry_catch_up(out);
                 self.deadline_passed = true;
                 self.progress(out)?;
             }
@@ -327,7 +328,24 @@ impl ServerCore {
         for to in ask {
             send(out, to, Message::Pull { step });
         }
-        self.begin_catch_up(out);
+        if self.catching_up.is_some() {
+            self.retry_catch_up(out);
+        } else {
+            self.begin_catch_up(out);
+        }
+    }
+
+    /// A catch-up still waiting for states asks again the replicas that did not answer (they
+    /// refuse a second request at the same step of theirs, but may have moved on). Called from
+    /// timers only, so a lagging replica's requests stay bounded.
+    fn retry_catch_up(&mut self, out: &mut Vec<Action>) {
+        let Some(states) = &self.catching_up else {
+            return;
+        };
+        let missing: Vec<usize> = self.peers().filter(|&s| states[s].is_none()).collect();
+        for s in missing {
+            send(out, Node::Server(s), Message::CatchUp { step: self.step });
+        }
     }
 
     /// A reconnected peer gets this step's messages again, and may ask again.

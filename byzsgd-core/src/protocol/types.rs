@@ -99,10 +99,13 @@ pub enum Timer {
         /// Which pull of the step (0 = the first server asked).
         attempt: usize,
     },
-    /// A synchronous worker that pulled from every server asks again those that did not answer.
+    /// A synchronous worker that pulled from every server asks again those that did not answer
+    /// (the runtime doubles the wait with each `attempt`: exponential backoff).
     QuorumTimeout {
         /// The step.
         step: u64,
+        /// How many times it asked again already.
+        attempt: u32,
     },
     /// A synchronous server stops waiting for the gather of `step` and keeps its own model.
     GatherDeadline {
@@ -123,7 +126,7 @@ impl Timer {
         match *self {
             Timer::StepDeadline { step }
             | Timer::PullTimeout { step, .. }
-            | Timer::QuorumTimeout { step }
+            | Timer::QuorumTimeout { step, .. }
             | Timer::GatherDeadline { step }
             | Timer::Stall { step } => step,
         }

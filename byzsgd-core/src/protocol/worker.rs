@@ -162,6 +162,11 @@ impl WorkerCore {
         self.id
     }
 
+    /// Workers in its cluster (`n_w`).
+    pub fn workers(&self) -> usize {
+        self.cluster.n_w
+    }
+
     /// The step it is working on.
     pub fn step(&self) -> u64 {
         self.step
@@ -222,20 +227,30 @@ impl WorkerCore {
                     self.next_server(attempt + 1, &mut out)?;
                 }
             }
-            Event::Timer(Timer::QuorumTimeout { step } | Timer::Stall { step })
+            Event::Timer(timer @ (Timer::QuorumTimeout { step, .. } | Timer::Stall { step }))
                 if step == self.step && matches!(self.state, Pulling::Quorum) =>
             {
+                let have = self.models.count(step);
                 out.push(Action::Record(Record::Stalled {
                     step,
                     waiting: "models",
-                    have: self.models.count(step),
+                    have,
                     need: self.cluster.q_ps(),
                 }));
+                // Synchronous mode: the median of 2 f_ps + 1 models is within the correct ones'
+                // range coordinate by coordinate, whichever f_ps lie; the quorum of q_ps is only
+                // what the algorithm waits for when nothing is lost.
+                let safe = 2 * self.cluster.f_ps + 1;
+                if matches!(timer, Timer::QuorumTimeout { .. }) && have >= safe {
+                    self.take_median(have, &mut out)?;
+                    return Ok(out);
+                }
                 for s in (0..self.cluster.n_ps).filter(|&s| !self.models.has(step, s)) {
                     send(&mut out, Node::Server(s), Message::Pull { step });
                 }
-                if self.sync() {
-                    out.push(Action::SetTimer(Timer::QuorumTimeout { step }));
+                if let Timer::QuorumTimeout { attempt, .. } = timer {
+                    let attempt = attempt.saturating_add(1);
+                    out.push(Action::SetTimer(Timer::QuorumTimeout { step, attempt }));
                 }
             }
             Event::Timer(_) => {}
@@ -342,7 +357,10 @@ impl WorkerCore {
         } else {
             if self.sync() {
                 self.pull_all(None, out);
-                out.push(Action::SetTimer(Timer::QuorumTimeout { step: self.step }));
+                out.push(Action::SetTimer(Timer::QuorumTimeout {
+                    step: self.step,
+                    attempt: 0,
+                }));
             } else {
                 out.push(Action::SetTimer(Timer::Stall { step: self.step }));
             }
@@ -370,7 +388,10 @@ impl WorkerCore {
                 // Nobody answered: pull from everyone and wait for a quorum.
                 self.state = Pulling::Quorum;
                 self.pull_all(None, out);
-                out.push(Action::SetTimer(Timer::QuorumTimeout { step: self.step }));
+                out.push(Action::SetTimer(Timer::QuorumTimeout {
+                    step: self.step,
+                    attempt: 0,
+                }));
                 return self.try_quorum(out);
             }
             let rows: Vec<f32> = self
@@ -425,6 +446,18 @@ impl WorkerCore {
                 }
                 let n = self.models.count(step);
                 self.models.take(step, n, None);
+                // The filters that need no gradient first: a rejected reply costs none.
+                if let Err(r) = self.filters.check_model(step, &params) {
+                    out.push(Action::Record(Record::Rejected {
+                        step,
+                        server: s,
+                        filter: r.filter,
+                        value: r.value,
+                        threshold: r.threshold,
+                    }));
+                    self.replies.push((s, params));
+                    return self.next_server(attempt + 1, out);
+                }
                 let state = Pulling::Checking {
                     attempt,
                     server: s,
@@ -447,6 +480,11 @@ impl WorkerCore {
         if self.models.count(self.step) < q {
             return Ok(());
         }
+        self.take_median(q, out)
+    }
+
+    /// Computes at the coordinate-wise median of the first `q` models of the step.
+    fn take_median(&mut self, q: usize, out: &mut Vec<Action>) -> Result<()> {
         let (rows, _) = self.models.take(self.step, q, None);
         let theta = if q == 1 {
             rows
@@ -493,7 +531,7 @@ impl WorkerCore {
                 server,
                 theta,
             } => {
-                if let Err(r) = self.filters.check(step, &theta, &grad) {
+                if let Err(r) = self.filters.check_gradient(&theta, &grad) {
                     out.push(Action::Record(Record::Rejected {
                         step,
                         server,

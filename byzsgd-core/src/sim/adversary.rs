@@ -40,7 +40,8 @@ pub(super) struct Adversary {
     rng: ChaCha8Rng,
     /// `(worker, step)` of the vectors already noted.
     seen: HashSet<(usize, u64)>,
-    honest_sent: BTreeMap<u64, Vec<Vector>>,
+    /// Per step, the honest workers' vectors and their ids.
+    honest_sent: BTreeMap<u64, Vec<(usize, Vector)>>,
     own: BTreeMap<u64, Vec<Vector>>,
     hold: BTreeMap<u64, Vec<Held>>,
 }
@@ -88,7 +89,10 @@ impl Adversary {
                     .or_default()
                     .push((w, v.clone(), Vec::new()));
             } else {
-                self.honest_sent.entry(step).or_default().push(v.clone());
+                self.honest_sent
+                    .entry(step)
+                    .or_default()
+                    .push((w, v.clone()));
             }
             self.seen.retain(|&(_, s)| s + 2 >= step);
         }
@@ -134,7 +138,12 @@ impl Adversary {
         let held = self.hold.remove(&step).unwrap_or_default();
         let dim = self.dim;
         let knowledge: Vec<f32> = match (self.own_data, self.honest_sent.get(&step)) {
-            (false, Some(h)) if !h.is_empty() => h.iter().flat_map(|v| v.iter().copied()).collect(),
+            (false, Some(h)) if !h.is_empty() => {
+                // In worker-id order, so `mimic` copies the same worker every step.
+                let mut h: Vec<&(usize, Vector)> = h.iter().collect();
+                h.sort_by_key(|(w, _)| *w);
+                h.iter().flat_map(|(_, v)| v.iter().copied()).collect()
+            }
             _ => self
                 .own
                 .get(&step)
@@ -143,28 +152,38 @@ impl Adversary {
         };
         let n = knowledge.len() / dim.max(1);
         for (w, own, recipients) in held {
-            let vector: Vector = match self.attacks[w].as_mut() {
-                None => own,
-                Some(attack) => {
-                    let mut view = View {
-                        own: &own,
-                        honest: Rows::new(&knowledge, n, dim)?,
-                        rule: Some(self.rule.as_ref()),
-                        byzantine: self.shape.f_w,
-                        rng: &mut self.rng,
-                    };
-                    Arc::new(attack.craft(&mut view))
-                }
-            };
             let from = Node::Worker(w);
+            let mut vector: Option<Vector> = None;
             for to in recipients {
-                // The adversary is fast: the smallest latency, no jitter, no loss.
-                let at = queue.now() + self.latency;
-                let msg = Message::Gradient {
-                    step,
-                    grad: vector.clone(),
+                let v = match (self.attacks[w].as_mut(), &vector) {
+                    (None, _) => own.clone(),
+                    (Some(attack), Some(v)) if !attack.per_recipient() => v.clone(),
+                    (Some(attack), _) => {
+                        let mut view = View {
+                            own: &own,
+                            honest: Rows::new(&knowledge, n, dim)?,
+                            rule: Some(self.rule.as_ref()),
+                            byzantine: self.shape.f_w,
+                            workers: self.shape.n_w,
+                            rng: &mut self.rng,
+                        };
+                        Arc::new(attack.craft(&mut view))
+                    }
                 };
-                queue.schedule(at, Item::Deliver { from, to, msg });
+                vector = Some(v.clone());
+                let tags = match self.attacks[w].as_mut() {
+                    Some(attack) => attack.tags(step),
+                    None => vec![step],
+                };
+                for tag in tags {
+                    // The adversary is fast: the smallest latency, no jitter, no loss.
+                    let at = queue.now() + self.latency;
+                    let msg = Message::Gradient {
+                        step: tag,
+                        grad: v.clone(),
+                    };
+                    queue.schedule(at, Item::Deliver { from, to, msg });
+                }
             }
         }
         // Forget what no later step needs.

@@ -466,8 +466,9 @@ impl Engine {
                         Timer::StepDeadline { .. } | Timer::GatherDeadline { .. } => {
                             timers.step_deadline
                         }
-                        Timer::PullTimeout { .. } | Timer::QuorumTimeout { .. } => {
-                            timers.pull_timeout
+                        Timer::PullTimeout { .. } => timers.pull_timeout,
+                        Timer::QuorumTimeout { attempt, .. } => {
+                            timers.pull_timeout * f64::from(1u32 << attempt.min(10))
                         }
                         Timer::Stall { .. } => timers.stall,
                     };

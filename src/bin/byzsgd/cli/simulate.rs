@@ -41,11 +41,14 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub byz_workers: Option<usize>,
     /// Worker attack: none, alie, alie:Z, alie:auto, foe, foe:EPS, foe:auto, signflip, reverse,
-    /// reverse:SCALE, gaussian, gaussian:SIGMA, labelflip, mimic, nan, inf.
+    /// reverse:SCALE, gaussian, gaussian:SIGMA, labelflip, mimic, nan, inf, equivocate,
+    /// equivocate:SCALE (a different vector to each server), flood (out-of-window steps).
     #[arg(long)]
     pub attack: Option<String>,
     /// Server attack: none, equivocate, equivocate:SCALE, random, reverse, stale, stale:AGE,
-    /// silent.
+    /// silent, forge, forge:AHEAD (models under a later step), maxstep (under step 2^64 - 1),
+    /// future, future:AHEAD (unsolicited models for the next steps), flood (models under the
+    /// next 64 steps and 2^64 - 1), nan, wrongdim.
     #[arg(long)]
     pub server_attack: Option<String>,
     /// Byzantine workers estimate from their own data instead of seeing honest gradients.
@@ -84,6 +87,9 @@ pub struct SimulateArgs {
     /// Worker momentum (0 disables).
     #[arg(long)]
     pub momentum: Option<f64>,
+    /// How the training set is split over workers: iid, or dirichlet:ALPHA (non-IID).
+    #[arg(long)]
+    pub shard: Option<String>,
     /// Seed of everything (0 to 2^63 - 1).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -211,7 +217,8 @@ fn flags(args: &SimulateArgs) -> Result<toml::Table> {
         server_attack,
         gar,
         pre,
-        mode
+        mode,
+        shard
     );
     flag!(
         gather_period,
@@ -265,6 +272,9 @@ struct Summary<'a> {
     mean_diameter: f64,
     rejected: usize,
     skipped_updates: usize,
+    /// What honest nodes recorded, by kind (rejections by filter, refusals by reason, stalls,
+    /// catch-ups).
+    counts: &'a std::collections::BTreeMap<String, usize>,
     diverged_at_step: Option<u64>,
     gather_period: u64,
     config: &'a Options,
@@ -392,6 +402,7 @@ fn write_summary(
         mean_diameter: r.rows.iter().map(|r| r.diameter).sum::<f64>() / n,
         rejected: r.rejected,
         skipped_updates: r.skipped,
+        counts: &r.counts,
         diverged_at_step: r.diverged,
         gather_period: r.cluster.gather_period,
         config: o,
