@@ -19,9 +19,11 @@ fn count(r: &Report, kind: &str) -> usize {
 /// finishes. Before catch-up existed, a restarted replica began at step 0 and never advanced.
 #[test]
 fn a_replica_restarted_far_behind_catches_up_past_silent_byzantine_ones() {
-    for mode in ["async", "sync"] {
+    for (mode, seed) in [("async", 1), ("sync", 1), ("async", 2), ("sync", 2)] {
+        println!("seed {seed}");
         let mut cfg = ClusterSpec {
             mode: mode.into(),
+            seed,
             server_attack: "silent".into(),
             steps: 160,
             ..base()
@@ -50,9 +52,11 @@ fn distance(a: &[f32], b: &[f32]) -> f64 {
 /// replicas' median is at most their largest pairwise distance.
 #[test]
 fn a_replica_restored_from_its_snapshot_rejoins_the_honest_ones() {
-    for mode in ["async", "sync"] {
+    for (mode, seed) in [("async", 1), ("sync", 1), ("async", 2), ("sync", 2)] {
+        println!("seed {seed}");
         let mut cfg = ClusterSpec {
             mode: mode.into(),
+            seed,
             steps: 80,
             ..base()
         };
@@ -84,9 +88,11 @@ fn a_replica_restored_from_its_snapshot_rejoins_the_honest_ones() {
 /// the asynchronous run stalls at once).
 #[test]
 fn messages_lost_for_good_are_recovered_by_the_protocol() {
-    for mode in ["async", "sync"] {
+    for (mode, seed) in [("async", 1), ("sync", 1), ("async", 2), ("sync", 2)] {
+        println!("seed {seed}");
         let mut cfg = ClusterSpec {
             mode: mode.into(),
+            seed,
             server_attack: "silent".into(),
             ..base()
         };
