@@ -166,21 +166,26 @@ fn spoofed_sender_ids_count_toward_no_quorum() {
         assert!(!aggregated(&out), "Worker({spoof}) completed the quorum");
     }
     assert!(aggregated(&s.handle(gradient(4, 0, vec![1.0])).unwrap()));
-    // A gather: its own id and ids beyond n_ps from a peer count for nothing.
+    // A gather: models under its own id and ids beyond n_ps, sent before it updated, count for
+    // nothing: it ends exactly where a twin that never saw them ends.
     let c = cluster(Mode::Async, 1);
-    let mut s = server(0, c, vec![1.0]);
+    let (mut s, mut twin) = (server(0, c, vec![1.0]), server(0, c, vec![1.0]));
     s.handle(Event::Start).unwrap();
-    for w in 0..5 {
-        s.handle(gradient(w, 0, vec![1.0])).unwrap();
-    }
+    twin.handle(Event::Start).unwrap();
     for spoof in [0, 5, 9] {
         s.handle(model(spoof, 0, vec![9.0])).unwrap();
     }
-    s.handle(model(1, 0, vec![0.5])).unwrap();
-    s.handle(model(2, 0, vec![0.5])).unwrap();
-    assert_eq!(s.step(), 0, "spoofed models completed the gather");
-    s.handle(model(3, 0, vec![0.5])).unwrap();
-    assert_eq!(s.step(), 1);
+    for node in [&mut s, &mut twin] {
+        for w in 0..5 {
+            node.handle(gradient(w, 0, vec![1.0])).unwrap();
+        }
+        node.handle(model(1, 0, vec![0.0])).unwrap();
+        node.handle(model(2, 0, vec![10.0])).unwrap();
+        assert_eq!(node.step(), 0, "spoofed models completed the gather");
+        node.handle(model(3, 0, vec![20.0])).unwrap();
+        assert_eq!(node.step(), 1);
+    }
+    assert_eq!(s.params(), twin.params());
 }
 
 /// Before: every pull for a past or current step got a whole model back.
