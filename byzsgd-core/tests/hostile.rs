@@ -286,3 +286,31 @@ fn a_sync_gather_has_a_deadline() {
     );
     assert_eq!(s.step(), 1);
 }
+
+/// Three servers time out and the two that answer are rejected: the median of two replies could
+/// be a Byzantine one's (or halfway to it), so the worker pulls from everyone instead of
+/// computing there.
+#[test]
+fn too_few_rejected_replies_are_not_a_median() {
+    let (mut w, first) = sync_worker_at_step_one();
+    let mut asked = first;
+    let mut out = Vec::new();
+    for attempt in 0..5 {
+        out = if attempt < 3 {
+            let timeout = Timer::PullTimeout { step: 1, attempt };
+            w.handle(Event::Timer(timeout)).unwrap()
+        } else {
+            // Far models: the distance filter rejects them before any gradient.
+            w.handle(model(asked, 1, vec![500.0, 500.0])).unwrap()
+        };
+        assert!(compute_at(&out).is_none(), "attempt {attempt}");
+        if attempt < 4 {
+            asked = pulls(&out)[0].0;
+        }
+    }
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::Record(Record::AllRejected { .. })))
+    );
+    assert_eq!(pulls(&out).len(), 5, "pulls from every server: {out:?}");
+}

@@ -256,3 +256,20 @@ fn snapshots_round_trip_through_serde() {
         .unwrap();
     assert_eq!(restored.snapshot(), snap);
 }
+
+/// A snapshot whose filter history does not fit the model is refused, not restored into a
+/// worker that would index out of bounds at its next check.
+#[test]
+fn a_worker_snapshot_with_a_short_filter_history_is_refused() {
+    let c = cluster(Mode::Sync);
+    let w = WorkerCore::new(1, c, 3, FilterConfig::new(0.1)).unwrap();
+    let mut snap = w.snapshot();
+    snap.filters.last = Some(byzsgd_core::protocol::Accepted {
+        step: 4,
+        theta: vec![0.0; 3],
+        grad: vec![0.0; 3],
+        sent: vec![0.0; 1],
+    });
+    let fresh = WorkerCore::new(1, c, 3, FilterConfig::new(0.1)).unwrap();
+    assert!(fresh.restore(snap).is_err());
+}

@@ -57,6 +57,9 @@ pub struct ServerCore {
     stated: Vec<Option<u64>>,
     /// Per replica: the step of the gather model last sent again on its pull.
     resent: Vec<Option<u64>>,
+    /// Per node (servers, then workers): the step at which it last reconnected and was sent this
+    /// step's messages again (once per peer and step, however often it reconnects).
+    reconnected: Vec<Option<u64>>,
     /// Its latest gather model, sent again to replicas that missed it.
     last_gather: Option<(u64, Vector)>,
     /// Catching up: each replica's state so far.
@@ -106,6 +109,7 @@ impl ServerCore {
             answered: vec![None; cluster.n_w],
             stated: vec![None; cluster.n_ps],
             resent: vec![None; cluster.n_ps],
+            reconnected: vec![None; cluster.n_ps + cluster.n_w],
             last_gather: None,
             catching_up: None,
             rejoining: false,
@@ -270,7 +274,15 @@ impl ServerCore {
     }
 
     fn timer(&mut self, timer: Timer, out: &mut Vec<Action>) -> Result<()> {
-        if timer.step() != self.step || self.rejoining {
+        if timer.step() != self.step {
+            return Ok(());
+        }
+        if self.rejoining {
+            // Still waiting for q_ps − 1 states: ask again, until enough peers are back.
+            if let Timer::Stall { step } = timer {
+                self.retry_catch_up(out);
+                out.push(Action::SetTimer(Timer::Stall { step }));
+            }
             return Ok(());
         }
         match (timer, self.phase) {
@@ -289,7 +301,10 @@ impl ServerCore {
                 self.finish_step(out);
                 self.progress(out)?;
             }
-            (Timer::Stall { .. }, phase) => self.stalled(phase, out),
+            (Timer::Stall { step }, phase) => {
+                self.stalled(phase, out);
+                out.push(Action::SetTimer(Timer::Stall { step }));
+            }
             _ => {}
         }
         Ok(())
@@ -348,18 +363,26 @@ impl ServerCore {
         }
     }
 
-    /// A reconnected peer gets this step's messages again, and may ask again.
+    /// A reconnected peer gets this step's messages again (the old connection may have lost
+    /// them), once per peer and step however often it reconnects: the model of the step (or the
+    /// reply to its pull), the latest gather model, the answer to its catch-up request.
     fn connected(&mut self, peer: Node, out: &mut Vec<Action>) {
+        let slot = match peer {
+            Node::Server(s) => s,
+            Node::Worker(w) => self.cluster.n_ps + w,
+        };
+        if self.reconnected[slot] == Some(self.step) {
+            return;
+        }
+        self.reconnected[slot] = Some(self.step);
         match peer {
             Node::Worker(w) => {
-                self.answered[w] = None;
-                if !self.sync() && self.catching_up.is_none() {
+                let pulled = self.answered[w] == Some(self.step);
+                if !self.rejoining && (!self.sync() || pulled) {
                     self.reply(w, out);
                 }
             }
             Node::Server(s) => {
-                self.stated[s] = None;
-                self.resent[s] = None;
                 if let Some((g, v)) = &self.last_gather
                     && g.saturating_add(1) >= self.step
                 {
@@ -368,6 +391,9 @@ impl ServerCore {
                         params: v.clone(),
                     };
                     send(out, peer, msg);
+                }
+                if self.stated[s] == Some(self.step) {
+                    send(out, peer, self.state());
                 }
                 if let Some(states) = &self.catching_up
                     && states[s].is_none()
@@ -517,7 +543,7 @@ impl ServerCore {
     /// refused beyond it.
     fn pull(&mut self, worker: usize, step: u64, out: &mut Vec<Action>) {
         if step <= self.step {
-            if self.answered[worker] == Some(self.step) || self.catching_up.is_some() {
+            if self.answered[worker] == Some(self.step) || self.rejoining {
                 drop_msg(out, Node::Worker(worker), step, Refused::Repeated);
                 return;
             }
@@ -554,24 +580,32 @@ impl ServerCore {
         Ok(())
     }
 
-    /// A replica catching up asks where we are: answered once per replica and step.
+    /// A replica catching up asks where we are: answered once per replica and step (a replica
+    /// that is itself rejoining answers with where it was restored: a low position, which the
+    /// asker's choice of the `(f_ps + 1)`-th highest tolerates, and without which replicas
+    /// restarted together would wait for each other forever).
     fn state_for(&mut self, s: usize, out: &mut Vec<Action>) -> Result<(), Refused> {
-        if self.stated[s] == Some(self.step) || self.rejoining {
+        if self.stated[s] == Some(self.step) {
             return Err(Refused::Repeated);
         }
         self.stated[s] = Some(self.step);
+        send(out, Node::Server(s), self.state());
+        Ok(())
+    }
+
+    /// Where it is, and its model there.
+    fn state(&self) -> Message {
         let gathering = self.phase == Phase::Gathering;
         let params = match (&self.last_gather, gathering) {
             (Some((g, v)), true) if *g == self.step => v.clone(),
-            _ => self.step_model.clone(),
+            (_, true) => Arc::new(self.params.clone()),
+            (_, false) => self.step_model.clone(),
         };
-        let msg = Message::State {
+        Message::State {
             step: self.step,
             gathering,
             params,
-        };
-        send(out, Node::Server(s), msg);
-        Ok(())
+        }
     }
 
     /// Evidence that it fell behind: `f + 1` distinct replicas (or workers) tagged messages
@@ -596,6 +630,9 @@ impl ServerCore {
         self.catching_up = Some(vec![None; self.cluster.n_ps]);
         for s in self.peers() {
             send(out, Node::Server(s), Message::CatchUp { step: self.step });
+        }
+        if self.rejoining {
+            out.push(Action::SetTimer(Timer::Stall { step: self.step }));
         }
     }
 
@@ -635,6 +672,19 @@ impl ServerCore {
         let mut positions: Vec<(u64, bool)> = got.iter().map(|(_, st)| (st.0, st.1)).collect();
         positions.sort_unstable_by(|a, b| b.cmp(a));
         let target = positions[self.cluster.f_ps.min(positions.len() - 1)];
+        // The median over the states near the target when 2 f_ps + 1 are (a replica restarted
+        // from scratch answers with the initial model), else over all of them: either way a
+        // majority of the rows is correct, and the median lies within their range.
+        let near: Vec<(usize, &PeerState)> = got
+            .iter()
+            .copied()
+            .filter(|(_, st)| st.0.saturating_add(self.limits.window) >= target.0)
+            .collect();
+        let got = if near.len() > 2 * self.cluster.f_ps {
+            near
+        } else {
+            got
+        };
         let peers: Vec<usize> = got.iter().map(|(s, _)| *s).collect();
         let dim = self.params.len();
         let rows: Vec<f32> = got

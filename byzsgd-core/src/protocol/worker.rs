@@ -65,6 +65,8 @@ pub struct WorkerCore {
     last_sent: Option<(u64, Vector)>,
     /// Per server: the step of the gradient last sent again on its pull.
     resent: Vec<Option<u64>>,
+    /// Per server: the step at which it last reconnected and was sent our messages again.
+    reconnected: Vec<Option<u64>>,
     /// Restored or restarted: asks the servers for their models on start.
     rejoining: bool,
 }
@@ -102,6 +104,7 @@ impl WorkerCore {
             limits,
             last_sent: None,
             resent: vec![None; cluster.n_ps],
+            reconnected: vec![None; cluster.n_ps],
             rejoining: false,
         })
     }
@@ -131,7 +134,12 @@ impl WorkerCore {
         let dim_ok = |v: &[f32]| v.len() == self.dim;
         let fits = snapshot.id == self.id
             && snapshot.velocity.as_deref().is_none_or(dim_ok)
-            && snapshot.last_sent.as_ref().is_none_or(|(_, v)| dim_ok(v));
+            && snapshot.last_sent.as_ref().is_none_or(|(_, v)| dim_ok(v))
+            && snapshot
+                .filters
+                .last
+                .as_ref()
+                .is_none_or(|a| dim_ok(&a.theta) && dim_ok(&a.grad) && dim_ok(&a.sent));
         if !fits {
             return Err(Error::Input(format!(
                 "snapshot of worker {} does not fit worker {} with {} parameters",
@@ -248,19 +256,27 @@ impl WorkerCore {
                 for s in (0..self.cluster.n_ps).filter(|&s| !self.models.has(step, s)) {
                     send(&mut out, Node::Server(s), Message::Pull { step });
                 }
-                if let Timer::QuorumTimeout { attempt, .. } = timer {
-                    let attempt = attempt.saturating_add(1);
-                    out.push(Action::SetTimer(Timer::QuorumTimeout { step, attempt }));
-                }
+                let again = match timer {
+                    Timer::QuorumTimeout { attempt, .. } => Timer::QuorumTimeout {
+                        step,
+                        attempt: attempt.saturating_add(1),
+                    },
+                    other => other,
+                };
+                out.push(Action::SetTimer(again));
             }
             Event::Timer(_) => {}
         }
         Ok(out)
     }
 
-    /// A reconnected server gets the last gradient again, and the pending pull.
+    /// A reconnected server gets the last gradient again, and the pending pull, once per server
+    /// and step however often it reconnects.
     fn connected(&mut self, s: usize, out: &mut Vec<Action>) {
-        self.resent[s] = None;
+        if self.reconnected[s] == Some(self.step) {
+            return;
+        }
+        self.reconnected[s] = Some(self.step);
         if let Some((step, grad)) = &self.last_sent {
             let msg = Message::Gradient {
                 step: *step,
@@ -384,8 +400,9 @@ impl WorkerCore {
         if attempt >= self.cluster.n_ps {
             out.push(Action::Record(Record::AllRejected { step: self.step }));
             let n = self.replies.len();
-            if n == 0 {
-                // Nobody answered: pull from everyone and wait for a quorum.
+            // The median of the rejected replies only when a majority of them is correct
+            // (2 f_ps + 1); fewer (the others timed out): pull from everyone, wait for a quorum.
+            if n <= 2 * self.cluster.f_ps {
                 self.state = Pulling::Quorum;
                 self.pull_all(None, out);
                 out.push(Action::SetTimer(Timer::QuorumTimeout {

@@ -112,6 +112,8 @@ struct Engine {
     crashes: HashMap<Node, VecDeque<Crash>>,
     crashed: HashSet<Node>,
     snapshots: HashMap<Node, Snapshot>,
+    /// Crashed nodes whose restart is scheduled.
+    restarts_pending: usize,
     /// Simulated time of the last completed row, and how long without one means stalled.
     last_progress: f64,
     stall_limit: f64,
@@ -174,6 +176,7 @@ impl Engine {
             crashes,
             crashed: HashSet::new(),
             snapshots: HashMap::new(),
+            restarts_pending: 0,
             last_progress: 0.0,
             stall_limit,
             jobs: HashMap::new(),
@@ -223,6 +226,7 @@ impl Engine {
         if let Some(after) = crash.restart_after {
             let at = self.queue.now() + after;
             let from = crash.restart_from;
+            self.restarts_pending += 1;
             self.queue.schedule(at, Item::Restart { node: n, from });
         }
     }
@@ -252,6 +256,7 @@ impl Engine {
             }
         }
         self.crashed.remove(&node);
+        self.restarts_pending -= 1;
         self.deliver(node, Event::Start)?;
         let peers: Vec<Node> = self
             .cluster
@@ -272,18 +277,22 @@ impl Engine {
             }
         }
         while (self.metrics.rows().len() as u64) < self.steps {
-            let Some(item) = self.queue.pop() else {
+            // Nothing left to happen, or only timers firing without progress.
+            let stuck = match self.queue.pop() {
+                Some(item) => {
+                    self.step(item)?;
+                    self.complete_rows(progress)?;
+                    self.queue.now() - self.last_progress > self.stall_limit
+                }
+                None => true,
+            };
+            if stuck {
                 if let Some(p) = self.diverged() {
                     // Non-finite models make non-finite gradients, which servers refuse: the
                     // run cannot go on, and that is its result, not an error.
                     self.metrics.set_last_model(p);
                     break;
                 }
-                return Err(self.stalled());
-            };
-            self.step(item)?;
-            self.complete_rows(progress)?;
-            if self.queue.now() - self.last_progress > self.stall_limit {
                 return Err(self.stalled());
             }
         }
@@ -303,6 +312,13 @@ impl Engine {
                 }
             }
             Item::Restart { node, from } => self.restart(node, from)?,
+            Item::Reconnect { a, b } => {
+                for (me, peer) in [(a, b), (b, a)] {
+                    if !self.down(me) {
+                        self.deliver(me, Event::Connected { peer })?;
+                    }
+                }
+            }
             Item::Gradient { worker, step, job } => {
                 let reply = self.jobs.remove(&job).expect("a job per gradient event");
                 let t = Instant::now();
@@ -327,9 +343,9 @@ impl Engine {
             .map(|s| self.servers[s].step())
             .collect();
         Error::Stalled(format!(
-            "nothing left to happen at simulated time {:.1}: honest servers at steps {steps:?}, \
-             {} rows of {} complete (too many crashes, partitions that never heal, or a quorum \
-             that cannot form)",
+            "no progress by simulated time {:.1}: honest servers at steps {steps:?}, {} rows of \
+             {} complete (too many crashes, partitions that never heal, or a quorum that cannot \
+             form)",
             self.queue.now(),
             self.metrics.rows().len(),
             self.steps
@@ -426,6 +442,10 @@ impl Engine {
                 .filter(|&s| !self.down(Node::Server(s)) || self.servers[s].step() > step)
                 .collect();
             if live.is_empty() {
+                if self.restarts_pending > 0 {
+                    // Every honest replica is down, but one comes back: wait for it.
+                    return Ok(());
+                }
                 return Err(Error::Stalled(format!(
                     "every honest server crashed before step {step}"
                 )));
@@ -493,9 +513,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Schedules `msg`'s delivery through the network model (or loses it for good).
+    /// Schedules `msg`'s delivery through the network model, or loses it for good with its
+    /// connection, which both ends re-establish after `rto`.
     fn transmit(&mut self, from: Node, to: Node, msg: Message) {
         if self.network.lost(&mut self.net_rng) {
+            let at = self.queue.now() + self.network.rto;
+            self.queue.schedule(at, Item::Reconnect { a: from, b: to });
             return;
         }
         let now = self.queue.now();

@@ -1,6 +1,6 @@
 //! The simulated network and clock: per-message latency, lossy links (a lost transmission is
-//! resent after a timeout, as TCP would), messages lost for good (the protocol's own timers and
-//! re-requests must recover), partitions over a window of simulated time, and nodes that crash
+//! resent after a timeout, as TCP would), messages lost for good with their connection (the
+//! protocol's re-sends on reconnection, timers and re-requests must recover), partitions over a window of simulated time, and nodes that crash
 //! at a given step and may restart later, from their snapshot or from scratch. Time is counted
 //! in units of one gradient computation.
 
@@ -79,7 +79,9 @@ pub struct NetworkConfig {
     pub jitter: f64,
     /// Probability that a transmission is lost (it is resent after `rto`).
     pub loss: f64,
-    /// Probability that a message is lost for good (never resent).
+    /// Probability that a message is lost for good with its connection (as over TCP, where a
+    /// message is only lost when its connection breaks): never resent by the network; both ends
+    /// reconnect after `rto` and the protocol decides what to send again.
     pub loss_for_good: f64,
     /// Retransmission timeout.
     pub rto: f64,

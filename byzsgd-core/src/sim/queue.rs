@@ -18,6 +18,8 @@ pub(super) enum Item {
     Gradient { worker: usize, step: u64, job: u64 },
     /// A crashed node restarts.
     Restart { node: Node, from: RestartFrom },
+    /// The connection between two nodes, reset by a message lost with it, is back.
+    Reconnect { a: Node, b: Node },
 }
 
 struct Scheduled {
