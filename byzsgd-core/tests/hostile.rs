@@ -312,5 +312,31 @@ fn too_few_rejected_replies_are_not_a_median() {
         out.iter()
             .any(|a| matches!(a, Action::Record(Record::AllRejected { .. })))
     );
-    assert_eq!(pulls(&out).len(), 5, "pulls from every server: {out:?}");
+    // It asks again the three that timed out, and waits for a quorum with the two it has.
+    assert_eq!(pulls(&out).len(), 3, "{out:?}");
+    let timer = out.iter().find_map(|a| match a {
+        Action::SetTimer(t @ Timer::QuorumTimeout { .. }) => Some(*t),
+        _ => None,
+    });
+    assert_eq!(
+        timer,
+        Some(Timer::QuorumTimeout {
+            step: 1,
+            attempt: 0
+        })
+    );
+    // A correct replica answers late: three models, a median with a correct majority.
+    let late = pulls(&out)[0].0;
+    let out = w.handle(model(late, 1, vec![-0.1, -0.1])).unwrap();
+    assert!(
+        compute_at(&out).is_none(),
+        "waits for q_ps = 4 or the timeout"
+    );
+    let out = w
+        .handle(Event::Timer(Timer::QuorumTimeout {
+            step: 1,
+            attempt: 0,
+        }))
+        .unwrap();
+    assert_eq!(compute_at(&out).map(|(s, _)| s), Some(1));
 }

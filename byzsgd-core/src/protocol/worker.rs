@@ -248,8 +248,14 @@ impl WorkerCore {
                 // Synchronous mode: the median of 2 f_ps + 1 models is within the correct ones'
                 // range coordinate by coordinate, whichever f_ps lie; the quorum of q_ps is only
                 // what the algorithm waits for when nothing is lost.
+                // After a second timeout, any reply: the synchronous variant assumes correct
+                // replicas answer in time, and when they do not, waiting longer makes every
+                // replica skip its update (measured: 531 skipped updates in 400 steps with two
+                // NaN workers, against none).
                 let safe = 2 * self.cluster.f_ps + 1;
-                if matches!(timer, Timer::QuorumTimeout { .. }) && have >= safe {
+                if let Timer::QuorumTimeout { attempt, .. } = timer
+                    && (have >= safe || (attempt >= 1 && have > 0))
+                {
                     self.take_median(have, &mut out)?;
                     return Ok(out);
                 }
@@ -401,14 +407,21 @@ impl WorkerCore {
             out.push(Action::Record(Record::AllRejected { step: self.step }));
             let n = self.replies.len();
             // The median of the rejected replies only when a majority of them is correct
-            // (2 f_ps + 1); fewer (the others timed out): pull from everyone, wait for a quorum.
+            // (2 f_ps + 1); fewer (the others timed out): wait for a quorum, counting the replies
+            // already here and asking the servers not heard from.
             if n <= 2 * self.cluster.f_ps {
                 self.state = Pulling::Quorum;
-                self.pull_all(None, out);
-                out.push(Action::SetTimer(Timer::QuorumTimeout {
-                    step: self.step,
-                    attempt: 0,
-                }));
+                let step = self.step;
+                for (s, v) in std::mem::take(&mut self.replies) {
+                    let _ = self.models.insert(s, step, v);
+                }
+                let silent: Vec<usize> = (0..self.cluster.n_ps)
+                    .filter(|&s| !self.models.has(step, s))
+                    .collect();
+                for s in silent {
+                    send(out, Node::Server(s), Message::Pull { step });
+                }
+                out.push(Action::SetTimer(Timer::QuorumTimeout { step, attempt: 0 }));
                 return self.try_quorum(out);
             }
             let rows: Vec<f32> = self
@@ -435,6 +448,13 @@ impl WorkerCore {
         Ok(())
     }
 
+    /// Whether server `s` was pulled at this step by attempt `attempt` or an earlier one, and
+    /// has not been heard from.
+    fn asked(&self, s: usize, attempt: usize) -> bool {
+        (0..=attempt.min(self.cluster.n_ps)).any(|a| self.server_for(a) == s)
+            && !self.replies.iter().any(|(r, _)| *r == s)
+    }
+
     fn compute(&mut self, state: Pulling, out: &mut Vec<Action>) {
         let params = match &state {
             Pulling::Checking { theta, .. } | Pulling::Final { theta } => theta.clone(),
@@ -457,7 +477,9 @@ impl WorkerCore {
         }
         match self.state {
             Pulling::Quorum if inserted.is_ok() => self.try_quorum(out),
-            Pulling::One { attempt } if s == self.server_for(attempt) && step == self.step => {
+            // The server asked, or one asked before that timed out and answers now (it was
+            // behind, not dead): its reply is as good.
+            Pulling::One { attempt } if step == self.step && self.asked(s, attempt) => {
                 if inserted.is_err() {
                     return Ok(());
                 }

@@ -379,6 +379,18 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         report.model_hash,
         dir.display()
     )?;
+    // What the honest nodes had to recover from, when anything.
+    let notable: Vec<String> = ["stalled", "caught up", "gather skipped", "skipped"]
+        .iter()
+        .filter_map(|k| report.counts.get(*k).map(|n| format!("{k} {n}")))
+        .collect();
+    if !notable.is_empty() {
+        writeln!(
+            out,
+            "recovered: {} (summary.json counts every kind)",
+            notable.join(", ")
+        )?;
+    }
     Ok(())
 }
 
