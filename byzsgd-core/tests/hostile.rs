@@ -3,6 +3,8 @@
 //! Each test here failed on the core before issue 10's hardening (commit message of the change
 //! says how each failed); they use only what that core had, so they can be run against it.
 
+mod common;
+
 use std::sync::Arc;
 
 use byzsgd_core::Exec;
@@ -11,17 +13,7 @@ use byzsgd_core::protocol::{
     ServerCore, Timer, WorkerCore,
 };
 use byzsgd_core::registry;
-
-fn cluster(mode: Mode, gather_period: u64) -> ClusterConfig {
-    ClusterConfig {
-        n_ps: 5,
-        f_ps: 1,
-        n_w: 7,
-        f_w: 2,
-        gather_period,
-        mode,
-    }
-}
+use common::cluster;
 
 fn server(id: usize, c: ClusterConfig, params: Vec<f32>) -> ServerCore {
     let rule = registry::build("mda", c.q_w(), c.f_w, Exec::Auto).unwrap();

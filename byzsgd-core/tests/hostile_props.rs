@@ -4,6 +4,8 @@
 //! Nothing panics or errs, what the node buffers stays within its budget, what it sends per event
 //! stays bounded, and it never adopts a step no correct node reached.
 
+mod common;
+
 use std::sync::Arc;
 
 use byzsgd_core::Exec;
@@ -17,14 +19,7 @@ use proptest::prelude::*;
 const DIM: usize = 4;
 
 fn cluster(mode: Mode) -> ClusterConfig {
-    ClusterConfig {
-        n_ps: 5,
-        f_ps: 1,
-        n_w: 7,
-        f_w: 2,
-        gather_period: 3,
-        mode,
-    }
+    common::cluster(mode, 3)
 }
 
 fn node() -> impl Strategy<Value = Node> {

@@ -2,6 +2,8 @@
 //! adopts what its peers vouch for and no single liar moves it; a flood stays within the byte
 //! budget; a node's state survives a round trip through serde.
 
+mod common;
+
 use std::sync::Arc;
 
 use byzsgd_core::Exec;
@@ -12,14 +14,7 @@ use byzsgd_core::protocol::{
 use byzsgd_core::registry;
 
 fn cluster(mode: Mode) -> ClusterConfig {
-    ClusterConfig {
-        n_ps: 5,
-        f_ps: 1,
-        n_w: 7,
-        f_w: 2,
-        gather_period: 3,
-        mode,
-    }
+    common::cluster(mode, 3)
 }
 
 fn server(id: usize, mode: Mode, params: Vec<f32>) -> ServerCore {

@@ -14,14 +14,18 @@ pub trait ServerAttack: Send + std::fmt::Debug {
     /// Name with parameters.
     fn name(&self) -> String;
 
-    /// The model for `recipient` at `step`.
+    /// The model for `recipient` at `step` (by default the correct one: attacks that lie only
+    /// about steps keep it).
     fn model_for(
         &mut self,
         recipient: Node,
         honest: &[f32],
         step: u64,
         rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>>;
+    ) -> Option<Vec<f32>> {
+        let _ = (recipient, step, rng);
+        Some(honest.to_vec())
+    }
 
     /// The step tags a model of `step` goes out with (`step` itself by default): an attack that
     /// lies about steps, or floods, sends it under several.
@@ -66,16 +70,6 @@ pub struct HonestServer;
 impl ServerAttack for HonestServer {
     fn name(&self) -> String {
         "none".into()
-    }
-
-    fn model_for(
-        &mut self,
-        _to: Node,
-        honest: &[f32],
-        _step: u64,
-        _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
-        Some(honest.to_vec())
     }
 }
 
@@ -197,16 +191,6 @@ impl ServerAttack for ForgeStep {
         }
     }
 
-    fn model_for(
-        &mut self,
-        _to: Node,
-        honest: &[f32],
-        _step: u64,
-        _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
-        Some(honest.to_vec())
-    }
-
     fn tags(&mut self, step: u64) -> Vec<u64> {
         vec![step.saturating_add(self.ahead)]
     }
@@ -230,16 +214,6 @@ impl ServerAttack for FloodModels {
         } else {
             format!("future:{}", self.ahead)
         }
-    }
-
-    fn model_for(
-        &mut self,
-        _to: Node,
-        honest: &[f32],
-        _step: u64,
-        _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
-        Some(honest.to_vec())
     }
 
     fn tags(&mut self, step: u64) -> Vec<u64> {

@@ -4,6 +4,7 @@
 
 use byzsgd_core::Result;
 use byzsgd_core::node::{ClusterSpec, GradientSource};
+use byzsgd_core::protocol::{ClusterConfig, Mode};
 use byzsgd_core::sim::{Report, Simulation};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -85,4 +86,17 @@ pub fn distance_to_target(p: &[f32]) -> f32 {
         .map(|(i, x)| (x - q.target(i)).powi(2))
         .sum::<f32>()
         .sqrt()
+}
+
+/// The paper's smallest cluster with both kinds of Byzantine nodes: 5 replicas (1 Byzantine),
+/// 7 workers (2 Byzantine), gathering every `gather_period` steps.
+pub fn cluster(mode: Mode, gather_period: u64) -> ClusterConfig {
+    ClusterConfig {
+        n_ps: 5,
+        f_ps: 1,
+        n_w: 7,
+        f_w: 2,
+        gather_period,
+        mode,
+    }
 }
