@@ -287,3 +287,59 @@ impl Filters {
         ks[rank - 1]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Mode;
+
+    fn filters(lr: LrSchedule) -> Filters {
+        let cluster = ClusterConfig {
+            n_ps: 5,
+            f_ps: 1,
+            n_w: 7,
+            f_w: 2,
+            gather_period: 10,
+            mode: Mode::Sync,
+        };
+        Filters::new(FilterConfig::new(lr), cluster)
+    }
+
+    /// The distance filter's threshold is `η_t ‖v‖ (...)` with the schedule's rate at the step:
+    /// a model 1.0 from where the worker expects it passes while η = 1 and is rejected once the
+    /// step schedule has cut η to 0.01 (with `η_0` throughout, it passed).
+    #[test]
+    fn the_distance_filter_uses_the_rate_of_the_step() {
+        let decaying = LrSchedule::Step {
+            lr0: 1.0,
+            gamma: 0.01,
+            every: 5,
+        };
+        let mut f = filters(decaying);
+        // Accepted at step 0: θ = 0, sent v = 1; the next model is expected at θ − η v.
+        f.accept(0, &[0.0], &[1.0], &[1.0]);
+        // ‖θ_local − θ‖ = |0 − 1·1 − (−2)| = 1; bound at η = 1: 1 · 1 · (32 · 5/8) = 20.
+        assert!(f.check_model(1, &[-2.0]).is_ok());
+        // At step 5 η = 0.01: the bound is 0.01 · 1 · (20 + 2 · 4 · ...) < 1.
+        let r = f.check_model(5, &[-2.0]).unwrap_err();
+        assert_eq!(r.filter, Filter::Distance);
+        assert!(r.threshold < 1.0, "{r:?}");
+    }
+
+    /// The distance filter measures from where the vector the worker sent (its velocity) leads,
+    /// not its raw gradient; the stale filter rejects the last model itself.
+    #[test]
+    fn distance_follows_the_sent_vector_and_a_replay_is_stale() {
+        let mut f = filters(LrSchedule::Constant(0.1));
+        // Raw gradient 100, but the worker sent a velocity of 1: the servers moved by 0.1.
+        f.accept(3, &[1.0], &[100.0], &[1.0]);
+        assert!(f.check_model(4, &[0.9]).is_ok());
+        // Where the raw gradient would have led (1 − 0.1 · 100) is 9.9 off: rejected (the
+        // bound is 0.1 · 1 · 26 = 2.6; with the raw gradient it would be 260, and 0 off).
+        assert_eq!(
+            f.check_model(4, &[-9.0]).unwrap_err().filter,
+            Filter::Distance
+        );
+        assert_eq!(f.check_model(4, &[1.0]).unwrap_err().filter, Filter::Stale);
+    }
+}
