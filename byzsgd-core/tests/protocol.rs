@@ -1,6 +1,8 @@
 //! The protocol state machines, tested by asserting on their actions, with no runtime at all;
 //! and a whole cluster driven by a plain in-test queue on a toy quadratic.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -12,14 +14,7 @@ use byzsgd_core::protocol::{
 use byzsgd_core::registry;
 
 fn cluster(gather_period: u64) -> ClusterConfig {
-    ClusterConfig {
-        n_ps: 5,
-        f_ps: 1,
-        n_w: 7,
-        f_w: 2,
-        gather_period,
-        mode: Mode::Async,
-    }
+    common::cluster(Mode::Async, gather_period)
 }
 
 fn server(id: usize, c: ClusterConfig, params: Vec<f32>) -> ServerCore {
