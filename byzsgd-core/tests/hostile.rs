@@ -332,3 +332,25 @@ fn too_few_rejected_replies_are_not_a_median() {
         .unwrap();
     assert_eq!(compute_at(&out).map(|(s, _)| s), Some(1));
 }
+
+/// A Byzantine replica that answers a pull-from-everyone at once while the correct ones wait out
+/// their step deadline is never the median alone, however many timeouts pass (19fe55b took
+/// the median of any reply after a second timeout: this test failed there).
+#[test]
+fn one_fast_byzantine_reply_is_never_the_median() {
+    let c = cluster(Mode::Sync, 10);
+    let mut w = WorkerCore::new(0, c, 2, FilterConfig::new(0.1)).unwrap();
+    w.handle(Event::Start).unwrap();
+    w.handle(model(4, 0, vec![666.0, 666.0])).unwrap();
+    for attempt in 0..6 {
+        let out = w
+            .handle(Event::Timer(Timer::QuorumTimeout { step: 0, attempt }))
+            .unwrap();
+        assert!(compute_at(&out).is_none(), "timeout {attempt}: {out:?}");
+    }
+    // The correct replicas answer at last: the median of the four is theirs.
+    w.handle(model(0, 0, vec![0.0, 0.0])).unwrap();
+    w.handle(model(1, 0, vec![0.0, 0.0])).unwrap();
+    let out = w.handle(model(2, 0, vec![0.0, 0.0])).unwrap();
+    assert_eq!(compute_at(&out), Some((0, vec![0.0, 0.0])));
+}

@@ -66,6 +66,8 @@ pub struct ServerCore {
     catching_up: Option<Vec<Option<PeerState>>>,
     /// Restored or restarted: catch up before taking part.
     rejoining: bool,
+    /// The step whose stall timer is armed (one chain per step).
+    stall_armed: Option<u64>,
 }
 
 impl ServerCore {
@@ -113,6 +115,7 @@ impl ServerCore {
             last_gather: None,
             catching_up: None,
             rejoining: false,
+            stall_armed: None,
         })
     }
 
@@ -278,8 +281,15 @@ impl ServerCore {
             return Ok(());
         }
         if self.rejoining {
-            // Still waiting for q_ps − 1 states: ask again, until enough peers are back.
+            // Still waiting for q_ps − 1 states: ask again, until enough peers are back, and
+            // answer again a peer still missing (it may be rejoining too, and have lost our
+            // answer): bounded by this timer.
             if let Timer::Stall { step } = timer {
+                if let Some(states) = &self.catching_up {
+                    for s in self.peers().filter(|&s| states[s].is_none()) {
+                        self.stated[s] = None;
+                    }
+                }
                 self.retry_catch_up(out);
                 out.push(Action::SetTimer(Timer::Stall { step }));
             }
@@ -527,7 +537,7 @@ impl ServerCore {
         for w in 0..self.cluster.n_w {
             self.reply(w, out);
         }
-        out.push(Action::SetTimer(Timer::Stall { step }));
+        self.arm_stall(out);
     }
 
     fn reply(&self, worker: usize, out: &mut Vec<Action>) {
@@ -632,6 +642,14 @@ impl ServerCore {
             send(out, Node::Server(s), Message::CatchUp { step: self.step });
         }
         if self.rejoining {
+            self.arm_stall(out);
+        }
+    }
+
+    /// Sets the stall timer of this step, unless it is set already.
+    fn arm_stall(&mut self, out: &mut Vec<Action>) {
+        if self.stall_armed != Some(self.step) {
+            self.stall_armed = Some(self.step);
             out.push(Action::SetTimer(Timer::Stall { step: self.step }));
         }
     }

@@ -112,7 +112,7 @@ struct Engine {
     crashes: HashMap<Node, VecDeque<Crash>>,
     crashed: HashSet<Node>,
     snapshots: HashMap<Node, Snapshot>,
-    /// Crashed nodes whose restart is scheduled.
+    /// Crashed honest replicas whose restart is scheduled.
     restarts_pending: usize,
     /// Simulated time of the last completed row, and how long without one means stalled.
     last_progress: f64,
@@ -226,7 +226,9 @@ impl Engine {
         if let Some(after) = crash.restart_after {
             let at = self.queue.now() + after;
             let from = crash.restart_from;
-            self.restarts_pending += 1;
+            if matches!(n, Node::Server(s) if self.is_honest_server(s)) {
+                self.restarts_pending += 1;
+            }
             self.queue.schedule(at, Item::Restart { node: n, from });
         }
     }
@@ -256,7 +258,9 @@ impl Engine {
             }
         }
         self.crashed.remove(&node);
-        self.restarts_pending -= 1;
+        if matches!(node, Node::Server(s) if self.is_honest_server(s)) {
+            self.restarts_pending -= 1;
+        }
         self.deliver(node, Event::Start)?;
         let peers: Vec<Node> = self
             .cluster
