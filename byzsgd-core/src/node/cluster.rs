@@ -211,8 +211,10 @@ impl Cluster {
         snapshot: Option<WorkerSnapshot>,
     ) -> Result<WorkerCore> {
         let worker = self.correct_worker(id, dim)?;
-        let snapshot = snapshot.unwrap_or_else(|| worker.snapshot());
-        worker.restore(snapshot)
+        match snapshot {
+            Some(s) => worker.restore(s),
+            None => Ok(worker.rejoining()),
+        }
     }
 
     /// Worker `id`: correct, or wrapped in the worker attack for the first `f_w`. Such a

@@ -83,8 +83,8 @@ pub struct Collector {
     skipped: usize,
     gather_hashes: Vec<(u64, u64)>,
     last_model: Option<Vector>,
-    /// Notable records of honest nodes, counted by kind.
-    counts: BTreeMap<String, usize>,
+    /// Notable records of honest nodes, counted by kind and detail (no string built per record).
+    counts: BTreeMap<(&'static str, &'static str), usize>,
     /// Per replica, the steps `[from, to)` it skipped by catching up (it records nothing there).
     absent: BTreeMap<usize, Vec<(u64, u64)>>,
 }
@@ -118,8 +118,8 @@ impl Collector {
         }
     }
 
-    fn count(&mut self, kind: String) {
-        *self.counts.entry(kind).or_default() += 1;
+    fn count(&mut self, kind: &'static str, detail: &'static str) {
+        *self.counts.entry((kind, detail)).or_default() += 1;
     }
 
     /// Takes one record of node `from`.
@@ -128,13 +128,13 @@ impl Collector {
             return;
         }
         match &r {
-            Record::Rejected { filter, .. } => self.count(format!("rejected: {filter}")),
-            Record::Dropped { reason, .. } => self.count(format!("refused: {reason}")),
-            Record::Stalled { .. } => self.count("stalled".into()),
-            Record::GatherSkipped { .. } => self.count("gather skipped".into()),
-            Record::Skipped { .. } => self.count("skipped".into()),
-            Record::AllRejected { .. } => self.count("all rejected".into()),
-            Record::CaughtUp { .. } => self.count("caught up".into()),
+            Record::Rejected { filter, .. } => self.count("rejected", filter.name()),
+            Record::Dropped { reason, .. } => self.count("refused", reason.reason()),
+            Record::Stalled { .. } => self.count("stalled", ""),
+            Record::GatherSkipped { .. } => self.count("gather skipped", ""),
+            Record::Skipped { .. } => self.count("skipped", ""),
+            Record::AllRejected { .. } => self.count("all rejected", ""),
+            Record::CaughtUp { .. } => self.count("caught up", ""),
             _ => {}
         }
         match (from, r) {
@@ -260,10 +260,16 @@ impl Collector {
         self.skipped
     }
 
-    /// Notable records of honest nodes, counted by kind (see
-    /// [`Report::counts`](crate::sim::Report::counts)).
-    pub fn counts(&self) -> &BTreeMap<String, usize> {
-        &self.counts
+    /// Notable records of honest nodes, counted by kind (`rejected: distance`, `refused: late`,
+    /// `stalled`, ...; see [`Report::counts`](crate::sim::Report::counts)).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.counts
+            .iter()
+            .map(|(&(kind, detail), &n)| match detail {
+                "" => (kind.to_string(), n),
+                detail => (format!("{kind}: {detail}"), n),
+            })
+            .collect()
     }
 
     /// The model after the last completed step.

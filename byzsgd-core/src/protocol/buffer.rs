@@ -44,9 +44,10 @@ impl Refused {
     }
 }
 
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Refused {
+    /// Why, in words.
+    pub fn reason(self) -> &'static str {
+        match self {
             Refused::Late => "late",
             Refused::TooFarAhead => "too far ahead",
             Refused::Duplicate => "second message from this sender for this step",
@@ -57,7 +58,13 @@ impl std::fmt::Display for Refused {
             Refused::OverBudget => "over the sender's byte budget",
             Refused::UnknownSender => "unknown sender id",
             Refused::Repeated => "request already answered for this step",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
     }
 }
 

@@ -79,14 +79,21 @@ pub enum Filter {
     Timeout,
 }
 
-impl std::fmt::Display for Filter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Filter {
+    /// Its name: `lipschitz`, `distance`, `stale`, `timeout`.
+    pub fn name(self) -> &'static str {
+        match self {
             Filter::Lipschitz => "lipschitz",
             Filter::Distance => "distance",
             Filter::Stale => "stale",
             Filter::Timeout => "timeout",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

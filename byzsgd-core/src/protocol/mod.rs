@@ -32,6 +32,7 @@ mod buffer;
 mod byzantine;
 mod config;
 mod filters;
+mod once;
 mod server;
 mod snapshot;
 mod types;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::buffer::{Limits, Refused, StepBuffer};
 use super::config::{ClusterConfig, Mode};
+use super::once::OncePerStep;
 use super::snapshot::ServerSnapshot;
 use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
 use super::update::Update;
@@ -51,15 +52,15 @@ pub struct ServerCore {
     pending_pulls: BTreeMap<u64, Vec<usize>>,
     /// Synchronous mode: the current step's deadline passed.
     deadline_passed: bool,
-    /// Per worker: the step at which its pull was last answered.
-    answered: Vec<Option<u64>>,
-    /// Per replica: the step at which its catch-up request was last answered.
-    stated: Vec<Option<u64>>,
+    /// Per worker: its pull answered at a step.
+    answered: OncePerStep,
+    /// Per replica: its catch-up request answered at a step.
+    stated: OncePerStep,
     /// Per replica: the step of the gather model last sent again on its pull.
-    resent: Vec<Option<u64>>,
-    /// Per node (servers, then workers): the step at which it last reconnected and was sent this
-    /// step's messages again (once per peer and step, however often it reconnects).
-    reconnected: Vec<Option<u64>>,
+    resent: OncePerStep,
+    /// Per node (servers, then workers): sent this step's messages again on a reconnection
+    /// (once per peer and step, however often it reconnects).
+    reconnected: OncePerStep,
     /// Its latest gather model, sent again to replicas that missed it.
     last_gather: Option<(u64, Vector)>,
     /// Catching up: each replica's state so far.
@@ -108,10 +109,10 @@ impl ServerCore {
             phase: Phase::Collecting,
             grads: StepBuffer::new(dim, cluster.n_w, limits),
             models: StepBuffer::new(dim, cluster.n_ps, limits),
-            answered: vec![None; cluster.n_w],
-            stated: vec![None; cluster.n_ps],
-            resent: vec![None; cluster.n_ps],
-            reconnected: vec![None; cluster.n_ps + cluster.n_w],
+            answered: OncePerStep::new(cluster.n_w),
+            stated: OncePerStep::new(cluster.n_ps),
+            resent: OncePerStep::new(cluster.n_ps),
+            reconnected: OncePerStep::new(cluster.n_ps + cluster.n_w),
             last_gather: None,
             catching_up: None,
             rejoining: false,
@@ -287,7 +288,7 @@ impl ServerCore {
             if let Timer::Stall { step } = timer {
                 if let Some(states) = &self.catching_up {
                     for s in self.peers().filter(|&s| states[s].is_none()) {
-                        self.stated[s] = None;
+                        self.stated.forget(s);
                     }
                 }
                 self.retry_catch_up(out);
@@ -381,13 +382,12 @@ impl ServerCore {
             Node::Server(s) => s,
             Node::Worker(w) => self.cluster.n_ps + w,
         };
-        if self.reconnected[slot] == Some(self.step) {
+        if !self.reconnected.first(slot, self.step) {
             return;
         }
-        self.reconnected[slot] = Some(self.step);
         match peer {
             Node::Worker(w) => {
-                let pulled = self.answered[w] == Some(self.step);
+                let pulled = self.answered.done(w, self.step);
                 if !self.rejoining && (!self.sync() || pulled) {
                     self.reply(w, out);
                 }
@@ -402,7 +402,7 @@ impl ServerCore {
                     };
                     send(out, peer, msg);
                 }
-                if self.stated[s] == Some(self.step) {
+                if self.stated.done(s, self.step) {
                     send(out, peer, self.state());
                 }
                 if let Some(states) = &self.catching_up
@@ -528,7 +528,7 @@ impl ServerCore {
         self.pending_pulls = self.pending_pulls.split_off(&step);
         if self.sync() {
             for w in waiting {
-                self.answered[w] = Some(step);
+                self.answered.mark(w, step);
                 self.reply(w, out);
             }
             out.push(Action::SetTimer(Timer::StepDeadline { step }));
@@ -553,11 +553,10 @@ impl ServerCore {
     /// refused beyond it.
     fn pull(&mut self, worker: usize, step: u64, out: &mut Vec<Action>) {
         if step <= self.step {
-            if self.answered[worker] == Some(self.step) || self.rejoining {
+            if self.rejoining || !self.answered.first(worker, self.step) {
                 drop_msg(out, Node::Worker(worker), step, Refused::Repeated);
                 return;
             }
-            self.answered[worker] = Some(self.step);
             self.reply(worker, out);
         } else if step - self.step <= self.limits.window {
             let waiting = self.pending_pulls.entry(step).or_default();
@@ -578,10 +577,9 @@ impl ServerCore {
         if *g != step {
             return Err(Refused::NotAsked);
         }
-        if self.resent[s] == Some(step) {
+        if !self.resent.first(s, step) {
             return Err(Refused::Repeated);
         }
-        self.resent[s] = Some(step);
         let msg = Message::Model {
             step,
             params: v.clone(),
@@ -595,10 +593,9 @@ impl ServerCore {
     /// asker's choice of the `(f_ps + 1)`-th highest tolerates, and without which replicas
     /// restarted together would wait for each other forever).
     fn state_for(&mut self, s: usize, out: &mut Vec<Action>) -> Result<(), Refused> {
-        if self.stated[s] == Some(self.step) {
+        if !self.stated.first(s, self.step) {
             return Err(Refused::Repeated);
         }
-        self.stated[s] = Some(self.step);
         send(out, Node::Server(s), self.state());
         Ok(())
     }
@@ -690,6 +687,15 @@ impl ServerCore {
         let mut positions: Vec<(u64, bool)> = got.iter().map(|(_, st)| (st.0, st.1)).collect();
         positions.sort_unstable_by(|a, b| b.cmp(a));
         let target = positions[self.cluster.f_ps.min(positions.len() - 1)];
+        let here = (self.step, self.phase == Phase::Gathering);
+        if target <= here {
+            // Not behind after all: go on (a restored replica resumes where it was).
+            self.catching_up = None;
+            if std::mem::take(&mut self.rejoining) {
+                self.resume(out);
+            }
+            return Ok(());
+        }
         // The median over the states near the target when 2 f_ps + 1 are (a replica restarted
         // from scratch answers with the initial model), else over all of them: either way a
         // majority of the rows is correct, and the median lies within their range.
@@ -711,14 +717,6 @@ impl ServerCore {
             .collect();
         let n = got.len();
         self.catching_up = None;
-        let here = (self.step, self.phase == Phase::Gathering);
-        if target <= here {
-            // Not behind after all: go on (a restored replica resumes where it was).
-            if std::mem::take(&mut self.rejoining) {
-                self.resume(out);
-            }
-            return Ok(());
-        }
         self.rejoining = false;
         let median = if n == 1 {
             rows
@@ -738,10 +736,7 @@ impl ServerCore {
         self.params = median;
         self.step_model = Arc::new(self.params.clone());
         if gathering {
-            self.enter_gather(out);
-            for s in self.peers() {
-                send(out, Node::Server(s), Message::Pull { step });
-            }
+            self.gather_again(out);
         } else {
             self.start_step(out);
             for w in 0..self.cluster.n_w {
@@ -755,13 +750,17 @@ impl ServerCore {
     fn resume(&mut self, out: &mut Vec<Action>) {
         match self.phase {
             Phase::Collecting => self.start_step(out),
-            Phase::Gathering => {
-                self.enter_gather(out);
-                let step = self.step;
-                for s in self.peers() {
-                    send(out, Node::Server(s), Message::Pull { step });
-                }
-            }
+            Phase::Gathering => self.gather_again(out),
+        }
+    }
+
+    /// Enters the gather of its step after a restore or a catch-up, and asks every replica for
+    /// its gather model of the step again (sent while this one was away).
+    fn gather_again(&mut self, out: &mut Vec<Action>) {
+        self.enter_gather(out);
+        let step = self.step;
+        for s in self.peers() {
+            send(out, Node::Server(s), Message::Pull { step });
         }
     }
 }

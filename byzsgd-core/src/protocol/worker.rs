@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use super::buffer::{Limits, Refused, StepBuffer};
 use super::config::{ClusterConfig, Mode};
-use super::filters::{Filter, FilterConfig, Filters};
+use super::filters::{Filter, FilterConfig, Filters, Rejection};
+use super::once::OncePerStep;
 use super::server::drop_msg;
 use super::snapshot::WorkerSnapshot;
 use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
@@ -64,9 +65,9 @@ pub struct WorkerCore {
     /// The last vector it sent and its step (sent again to a server that missed it).
     last_sent: Option<(u64, Vector)>,
     /// Per server: the step of the gradient last sent again on its pull.
-    resent: Vec<Option<u64>>,
-    /// Per server: the step at which it last reconnected and was sent our messages again.
-    reconnected: Vec<Option<u64>>,
+    resent: OncePerStep,
+    /// Per server: sent our messages again on a reconnection at a step.
+    reconnected: OncePerStep,
     /// Restored or restarted: asks the servers for their models on start.
     rejoining: bool,
 }
@@ -103,8 +104,8 @@ impl WorkerCore {
             velocity: None,
             limits,
             last_sent: None,
-            resent: vec![None; cluster.n_ps],
-            reconnected: vec![None; cluster.n_ps],
+            resent: OncePerStep::new(cluster.n_ps),
+            reconnected: OncePerStep::new(cluster.n_ps),
             rejoining: false,
         })
     }
@@ -114,6 +115,13 @@ impl WorkerCore {
         self.limits = limits;
         self.models = StepBuffer::new(self.dim, self.cluster.n_ps, limits);
         self.models.advance(self.step);
+        self
+    }
+
+    /// Starts as a worker that was down with its state lost: on [`Event::Start`] it asks every
+    /// server for its model and follows them.
+    pub fn rejoining(mut self) -> Self {
+        self.rejoining = true;
         self
     }
 
@@ -151,8 +159,7 @@ impl WorkerCore {
         self.last_sent = snapshot.last_sent.map(|(s, v)| (s, Arc::new(v)));
         self.filters.set_state(snapshot.filters);
         self.models.advance(self.step);
-        self.rejoining = true;
-        Ok(self)
+        Ok(self.rejoining())
     }
 
     /// Sends the velocity `v ← β v + (1 − β) g` (`v` starts at the first gradient) rather than
@@ -186,7 +193,7 @@ impl WorkerCore {
         match event {
             Event::Start => {
                 if std::mem::take(&mut self.rejoining) && !self.sync() {
-                    self.pull_all(None, &mut out);
+                    self.pull_all(&mut out);
                 }
                 self.start_step(&mut out)?;
             }
@@ -275,10 +282,9 @@ impl WorkerCore {
     /// A reconnected server gets the last gradient again, and the pending pull, once per server
     /// and step however often it reconnects.
     fn connected(&mut self, s: usize, out: &mut Vec<Action>) {
-        if self.reconnected[s] == Some(self.step) {
+        if !self.reconnected.first(s, self.step) {
             return;
         }
-        self.reconnected[s] = Some(self.step);
         if let Some((step, grad)) = &self.last_sent {
             let msg = Message::Gradient {
                 step: *step,
@@ -304,10 +310,9 @@ impl WorkerCore {
         if *sent != step {
             return Err(Refused::NotAsked);
         }
-        if self.resent[s] == Some(step) {
+        if !self.resent.first(s, step) {
             return Err(Refused::Repeated);
         }
-        self.resent[s] = Some(step);
         let msg = Message::Gradient {
             step,
             grad: grad.clone(),
@@ -374,7 +379,7 @@ impl WorkerCore {
             self.next_server(0, out)
         } else {
             if self.sync() {
-                self.pull_all(None, out);
+                self.pull_all(out);
                 out.push(Action::SetTimer(Timer::QuorumTimeout {
                     step: self.step,
                     attempt: 0,
@@ -386,10 +391,10 @@ impl WorkerCore {
         }
     }
 
-    /// Sync: asks every server (but `except`, which already answered) for its model of this step.
-    fn pull_all(&self, except: Option<usize>, out: &mut Vec<Action>) {
+    /// Asks every server for its model of this step.
+    fn pull_all(&self, out: &mut Vec<Action>) {
         let step = self.step;
-        for s in (0..self.cluster.n_ps).filter(|&s| Some(s) != except) {
+        for s in 0..self.cluster.n_ps {
             out.push(Action::Send {
                 to: Node::Server(s),
                 msg: Message::Pull { step },
@@ -404,13 +409,11 @@ impl WorkerCore {
             let n = self.replies.len();
             // The median of the rejected replies only when a majority of them is correct
             // (2 f_ps + 1); fewer (the others timed out): wait for a quorum, counting the replies
-            // already here and asking the servers not heard from.
+            // already here (every reply stays in the buffer) and asking the servers not heard
+            // from.
             if n <= 2 * self.cluster.f_ps {
                 self.state = Pulling::Quorum;
                 let step = self.step;
-                for (s, v) in std::mem::take(&mut self.replies) {
-                    let _ = self.models.insert(s, step, v);
-                }
                 let silent: Vec<usize> = (0..self.cluster.n_ps)
                     .filter(|&s| !self.models.has(step, s))
                     .collect();
@@ -483,15 +486,7 @@ impl WorkerCore {
                 // rejected, the quorum fallback counts them all.
                 // The filters that need no gradient first: a rejected reply costs none.
                 if let Err(r) = self.filters.check_model(step, &params) {
-                    out.push(Action::Record(Record::Rejected {
-                        step,
-                        server: s,
-                        filter: r.filter,
-                        value: r.value,
-                        threshold: r.threshold,
-                    }));
-                    self.replies.push((s, params));
-                    return self.next_server(attempt + 1, out);
+                    return self.reject(attempt, s, params, r, out);
                 }
                 let state = Pulling::Checking {
                     attempt,
@@ -508,6 +503,27 @@ impl WorkerCore {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The `attempt`-th server's reply `theta` failed a filter: recorded, kept for the median
+    /// of all replies, and the next server asked.
+    fn reject(
+        &mut self,
+        attempt: usize,
+        server: usize,
+        theta: Vector,
+        r: Rejection,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        out.push(Action::Record(Record::Rejected {
+            step: self.step,
+            server,
+            filter: r.filter,
+            value: r.value,
+            threshold: r.threshold,
+        }));
+        self.replies.push((server, theta));
+        self.next_server(attempt + 1, out)
     }
 
     fn try_quorum(&mut self, out: &mut Vec<Action>) -> Result<()> {
@@ -567,15 +583,7 @@ impl WorkerCore {
                 theta,
             } => {
                 if let Err(r) = self.filters.check_gradient(&theta, &grad) {
-                    out.push(Action::Record(Record::Rejected {
-                        step,
-                        server,
-                        filter: r.filter,
-                        value: r.value,
-                        threshold: r.threshold,
-                    }));
-                    self.replies.push((server, theta));
-                    return self.next_server(attempt + 1, out);
+                    return self.reject(attempt, server, theta, r, out);
                 }
                 theta
             }

@@ -153,6 +153,10 @@ impl Adversary {
         let n = knowledge.len() / dim.max(1);
         for (w, own, recipients) in held {
             let from = Node::Worker(w);
+            let tags = match self.attacks[w].as_mut() {
+                Some(attack) => attack.tags(step),
+                None => vec![step],
+            };
             let mut vector: Option<Vector> = None;
             for to in recipients {
                 let v = match (self.attacks[w].as_mut(), &vector) {
@@ -171,11 +175,7 @@ impl Adversary {
                     }
                 };
                 vector = Some(v.clone());
-                let tags = match self.attacks[w].as_mut() {
-                    Some(attack) => attack.tags(step),
-                    None => vec![step],
-                };
-                for tag in tags {
+                for &tag in &tags {
                     // The adversary is fast: the smallest latency, no jitter, no loss.
                     let at = queue.now() + self.latency;
                     let msg = Message::Gradient {

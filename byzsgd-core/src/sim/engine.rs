@@ -93,12 +93,6 @@ impl Simulation {
     }
 }
 
-/// A crashed node's state, kept for its restart.
-enum Snapshot {
-    Server(ServerSnapshot),
-    Worker(WorkerSnapshot),
-}
-
 struct Engine {
     cluster: Cluster,
     shape: ClusterConfig,
@@ -111,7 +105,9 @@ struct Engine {
     net_rng: ChaCha8Rng,
     crashes: HashMap<Node, VecDeque<Crash>>,
     crashed: HashSet<Node>,
-    snapshots: HashMap<Node, Snapshot>,
+    /// Crashed nodes' states, kept for their restart from a snapshot.
+    server_snapshots: HashMap<usize, ServerSnapshot>,
+    worker_snapshots: HashMap<usize, WorkerSnapshot>,
     /// Crashed honest replicas whose restart is scheduled.
     restarts_pending: usize,
     /// Simulated time of the last completed row, and how long without one means stalled.
@@ -175,7 +171,8 @@ impl Engine {
             net_rng: ChaCha8Rng::seed_from_u64(mix(spec.seed, 1)),
             crashes,
             crashed: HashSet::new(),
-            snapshots: HashMap::new(),
+            server_snapshots: HashMap::new(),
+            worker_snapshots: HashMap::new(),
             restarts_pending: 0,
             last_progress: 0.0,
             stall_limit,
@@ -203,8 +200,8 @@ impl Engine {
         }
     }
 
-    /// Crashes `n` if it reached its next crash step: its snapshot is kept and its restart
-    /// scheduled, if it has one.
+    /// Crashes `n` if it reached its next crash step, and schedules its restart if it has one
+    /// (keeping its snapshot when it restarts from it).
     fn check_crash(&mut self, n: Node) {
         if self.down(n) {
             return;
@@ -218,12 +215,17 @@ impl Engine {
         }
         let crash = queue.pop_front().expect("checked");
         self.crashed.insert(n);
-        let snapshot = match n {
-            Node::Server(i) => Snapshot::Server(self.servers[i].snapshot()),
-            Node::Worker(i) => Snapshot::Worker(self.workers[i].snapshot()),
-        };
-        self.snapshots.insert(n, snapshot);
         if let Some(after) = crash.restart_after {
+            if crash.restart_from == RestartFrom::Snapshot {
+                match n {
+                    Node::Server(i) => {
+                        self.server_snapshots.insert(i, self.servers[i].snapshot());
+                    }
+                    Node::Worker(i) => {
+                        self.worker_snapshots.insert(i, self.workers[i].snapshot());
+                    }
+                }
+            }
             let at = self.queue.now() + after;
             let from = crash.restart_from;
             if matches!(n, Node::Server(s) if self.is_honest_server(s)) {
@@ -235,24 +237,15 @@ impl Engine {
 
     /// Brings `node` back from its snapshot (or from scratch); every live peer reconnects to it.
     fn restart(&mut self, node: Node, from: RestartFrom) -> Result<()> {
-        let snapshot = match from {
-            RestartFrom::Snapshot => self.snapshots.remove(&node),
-            RestartFrom::Scratch => None,
-        };
-        match (node, snapshot) {
-            (Node::Server(i), s) => {
-                let s = match s {
-                    Some(Snapshot::Server(s)) => Some(s),
-                    _ => None,
-                };
+        let kept = from == RestartFrom::Snapshot;
+        match node {
+            Node::Server(i) => {
+                let s = self.server_snapshots.remove(&i).filter(|_| kept);
                 let init = self.source.initial_params();
                 self.servers[i] = self.cluster.restarted_server(i, init, s)?;
             }
-            (Node::Worker(i), s) => {
-                let s = match s {
-                    Some(Snapshot::Worker(s)) => Some(s),
-                    _ => None,
-                };
+            Node::Worker(i) => {
+                let s = self.worker_snapshots.remove(&i).filter(|_| kept);
                 let dim = self.source.dim();
                 self.workers[i] = self.cluster.restarted_worker(i, dim, s)?;
             }
@@ -371,7 +364,7 @@ impl Engine {
         };
         let final_model = self.final_model()?;
         let (rejected, skipped) = (self.metrics.rejected(), self.metrics.skipped());
-        let counts = self.metrics.counts().clone();
+        let counts = self.metrics.counts();
         let server_models = self
             .servers
             .iter()

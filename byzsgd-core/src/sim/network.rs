@@ -1,8 +1,8 @@
 //! The simulated network and clock: per-message latency, lossy links (a lost transmission is
 //! resent after a timeout, as TCP would), messages lost for good with their connection (the
-//! protocol's re-sends on reconnection, timers and re-requests must recover), partitions over a window of simulated time, and nodes that crash
-//! at a given step and may restart later, from their snapshot or from scratch. Time is counted
-//! in units of one gradient computation.
+//! protocol's re-sends on reconnection, timers and re-requests must recover), partitions over a
+//! window of simulated time, and nodes that crash at a given step and may restart later, from
+//! their snapshot or from scratch. Time is counted in units of one gradient computation.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
