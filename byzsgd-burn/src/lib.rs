@@ -31,4 +31,4 @@ pub use flat::{flatten_gradients, flatten_params, load_params, param_count};
 pub use grad::{Trainable, gradient};
 pub use optim::{MomentumAt, ServerOptimizer, ServerOptimizerConfig};
 pub use source::{Evaluate, Flip, ModuleSource};
-pub use train_classifier::{check_shape, train_classifier};
+pub use train_classifier::{check_shape, classifier_source, train_classifier};

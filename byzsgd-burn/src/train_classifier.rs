@@ -2,13 +2,13 @@
 //! `byzsgd simulate` runs, through the same [`ByzSgd`] builder as a user's own model.
 
 use burn::tensor::Device;
-use byzsgd_datasets::{ImageBatcher, Normalization, Split, shard_dirichlet};
+use byzsgd_datasets::{ImageBatcher, ImageItem, Normalization, Split, shard_dirichlet};
 use byzsgd_models::Model;
 
-use byzsgd_core::node::{ClusterSpec, StepRow};
+use byzsgd_core::node::{Cluster, ClusterSpec, StepRow};
 
 use crate::builder::{ByzSgd, Trained};
-use crate::{BurnError, ClassifierBatcher, Result, flip_label, test_accuracy};
+use crate::{BurnError, ClassifierBatcher, ModuleSource, Result, flip_label, test_accuracy};
 
 /// Refuses a model whose input shape is not the data's, naming both.
 pub fn check_shape(name: &str, data: &Split) -> Result<()> {
@@ -34,6 +34,29 @@ pub fn train_classifier(
     config: ClusterSpec,
     progress: &mut dyn FnMut(&StepRow),
 ) -> Result<Trained<Model>> {
+    classifier(name, data, norm, device, config)?.run(progress)
+}
+
+/// The checked cluster and the gradient source of model `name` on `data` under `config`, as
+/// [`train_classifier`] trains it, without running: what a networked node computes with.
+pub fn classifier_source(
+    name: &str,
+    data: &Split,
+    norm: &Normalization,
+    device: &Device,
+    config: ClusterSpec,
+) -> Result<(Cluster, ModuleSource<Model, ImageItem>)> {
+    let (sim, source) = classifier(name, data, norm, device, config)?.build()?;
+    Ok((sim.cluster().clone(), source))
+}
+
+fn classifier(
+    name: &str,
+    data: &Split,
+    norm: &Normalization,
+    device: &Device,
+    config: ClusterSpec,
+) -> Result<ByzSgd<Model, ImageItem>> {
     check_shape(name, data)?;
     let ad = device.clone().autodiff();
     ad.seed(config.seed);
@@ -64,9 +87,8 @@ pub fn train_classifier(
         Some(s) => builder.shards(s),
         None => builder,
     };
-    builder
+    Ok(builder
         .config(config)
         .label_flip(flip_label(classes))
-        .evaluate(move |m: &Model| test_accuracy(m, &test, &eval_norm, &eval_device))
-        .run(progress)
+        .evaluate(move |m: &Model| test_accuracy(m, &test, &eval_norm, &eval_device)))
 }

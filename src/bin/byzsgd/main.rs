@@ -24,6 +24,28 @@ enum Command {
     ///
     /// Example: byzsgd simulate --dataset fashion-mnist --attack foe:10 --steps 500 --out runs/foe
     Simulate(Box<cli::SimulateArgs>),
+    /// Run a whole cluster as separate processes on loopback, over mutual TLS: the flags of
+    /// simulate. Writes OUT/cluster.toml, OUT/certs/, OUT/nodes.csv, OUT/logs/, then what
+    /// simulate writes.
+    ///
+    /// Example: byzsgd launch --dataset fashion-mnist --steps 500 --out runs/net
+    Launch(Box<cli::launch::LaunchArgs>),
+    /// Run one server replica of a cluster file (logs: RUST_LOG).
+    ///
+    /// Example: byzsgd server --config runs/net/cluster.toml --id s3 --resume
+    Server(cli::node::NodeArgs),
+    /// Run one worker of a cluster file (logs: RUST_LOG).
+    ///
+    /// Example: byzsgd worker --config runs/net/cluster.toml --id w0
+    Worker(cli::node::NodeArgs),
+    /// Make a cluster CA and one key and certificate per node of a cluster file.
+    ///
+    /// Example: byzsgd keygen --config cluster.toml --out certs
+    Keygen(cli::keygen::KeygenArgs),
+    /// Merge the outputs of a cluster's nodes into metrics.csv, summary.json, plots, model.bpk.
+    ///
+    /// Example: byzsgd report runs/net
+    Report(cli::report::ReportArgs),
     /// The test accuracy of a trained model file (a run's model.bpk).
     ///
     /// Example: byzsgd evaluate --model runs/foe/model.bpk
@@ -51,6 +73,11 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
         Command::Simulate(args) => cli::simulate::run(args, &mut stdout),
+        Command::Launch(args) => cli::launch::run(args, &mut stdout),
+        Command::Server(args) => cli::node::run(args, "server", &mut stdout),
+        Command::Worker(args) => cli::node::run(args, "worker", &mut stdout),
+        Command::Keygen(args) => cli::keygen::run(args, &mut stdout),
+        Command::Report(args) => cli::report::run(args, &mut stdout),
         Command::Evaluate(args) => cli::evaluate::run(args, &mut stdout),
         Command::Aggregate(args) => cli::aggregate::run(args, &mut stdout),
         Command::Bench(args) => cli::bench::run(args, &mut stdout),

@@ -145,35 +145,18 @@ pub fn default_options() -> Options {
 
 /// Defaults, then the TOML file, then the flags.
 pub fn resolve(args: &SimulateArgs) -> Result<Options> {
+    Ok(resolve_with_net(args)?.0)
+}
+
+/// [`resolve`], and the cluster file's `[net]` table if it has one (what `byzsgd launch` and the
+/// nodes read; `simulate` ignores it).
+pub fn resolve_with_net(args: &SimulateArgs) -> Result<(Options, Option<toml::Value>)> {
     let mut o = default_options();
+    let mut net = None;
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the configuration {}", path.display()))?;
-        let mut table: toml::Table =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        let mut take = |key: &str| -> Result<Option<String>> {
-            match table.remove(key) {
-                None => Ok(None),
-                Some(toml::Value::String(s)) => Ok(Some(s)),
-                Some(v) => bail!("{}: {key} must be a string, got {v}", path.display()),
-            }
-        };
-        if let Some(v) = take("dataset")? {
-            o.dataset = v;
-        }
-        if let Some(v) = take("data_dir")? {
-            o.data_dir = Some(v.into());
-        }
-        if let Some(v) = take("model")? {
-            o.model = v;
-        }
-        if let Some(v) = take("device")? {
-            o.device = v;
-        }
-        // The rest is the cluster's, checked key by key (unknown keys are errors).
-        o.sim
-            .layer(table)
-            .with_context(|| format!("in {}", path.display()))?;
+        let mut table = read_table(path)?;
+        net = table.remove("net");
+        apply_table(&mut o, table, path)?;
     }
     o.sim.layer(flags(args)?).context("in the flags")?;
     if let Some(v) = &args.dataset {
@@ -188,7 +171,41 @@ pub fn resolve(args: &SimulateArgs) -> Result<Options> {
     if let Some(v) = &args.device {
         o.device = v.clone();
     }
-    Ok(o)
+    Ok((o, net))
+}
+
+/// A TOML file as a table.
+pub fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the configuration {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Layers the keys of `table` (read from `path`) over `o`.
+pub fn apply_table(o: &mut Options, mut table: toml::Table, path: &Path) -> Result<()> {
+    let mut take = |key: &str| -> Result<Option<String>> {
+        match table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(v) => bail!("{}: {key} must be a string, got {v}", path.display()),
+        }
+    };
+    if let Some(v) = take("dataset")? {
+        o.dataset = v;
+    }
+    if let Some(v) = take("data_dir")? {
+        o.data_dir = Some(v.into());
+    }
+    if let Some(v) = take("model")? {
+        o.model = v;
+    }
+    if let Some(v) = take("device")? {
+        o.device = v;
+    }
+    // The rest is the cluster's, checked key by key (unknown keys are errors).
+    o.sim
+        .layer(table)
+        .with_context(|| format!("in {}", path.display()))
 }
 
 /// The flags that were given, as the configuration keys they override.
@@ -423,7 +440,9 @@ fn write_summary(
     std::fs::write(dir.join("summary.json"), text + "\n").context("writing summary.json")
 }
 
-fn plots(dir: &Path, rows: &[StepRow]) -> Result<()> {
+/// `accuracy.png` and `diameter.png` of `rows` (steps whose diameter is NaN, not measured, are
+/// left out).
+pub fn plots(dir: &Path, rows: &[StepRow]) -> Result<()> {
     let acc: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| r.test_accuracy.map(|a| (r.step as f64, a)))
@@ -436,7 +455,11 @@ fn plots(dir: &Path, rows: &[StepRow]) -> Result<()> {
             points: acc,
         }],
     )?;
-    let before: Vec<(f64, f64)> = rows.iter().map(|r| (r.step as f64, r.diameter)).collect();
+    let before: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.diameter.is_finite())
+        .map(|r| (r.step as f64, r.diameter))
+        .collect();
     let after: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| r.diameter_after_gather.map(|d| (r.step as f64, d)))

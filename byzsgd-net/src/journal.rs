@@ -1,0 +1,384 @@
+//! What a node writes as it runs, and the merge of a whole cluster's.
+//!
+//! Each node writes, in its own folder (`OUT/nodes/<id>/`): `journal.jsonl`, one [`Entry`] per
+//! line as things happen (appended and flushed, so a node killed mid-run leaves everything up to
+//! its last line); at its evaluation steps a server also writes its model there
+//! (`models/<step>.f32`, raw little-endian f32), and at the end `final.f32`, the model a reader
+//! of this replica gets (a Byzantine replica's as its attack makes it). [`merge`] reads a
+//! cluster's folders back into the per-step rows of `metrics.csv`, the counts and the final
+//! models, the same as the simulator reports them.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use byzsgd_core::node::{StepRow, diameter, model_hash};
+use byzsgd_core::{Aggregator as _, MedianConfig, Rows};
+use serde::{Deserialize, Serialize};
+
+use crate::{NetError, Result, id};
+
+/// One line of a node's journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// The node started (or restarted: `step` is where it resumed).
+    Started {
+        /// Its name.
+        node: String,
+        /// Whether it runs an attack.
+        byzantine: bool,
+        /// The step it starts at.
+        step: u64,
+        /// Unix time, seconds.
+        unix: f64,
+    },
+    /// A server's model after `step` (after its gather when `gathered`).
+    Model {
+        /// The step.
+        step: u64,
+        /// Whether after the gather.
+        gathered: bool,
+        /// [`model_hash`], hex.
+        hash: String,
+        /// Unix time, seconds.
+        unix: f64,
+    },
+    /// A server's test accuracy after `step`.
+    Eval {
+        /// The step.
+        step: u64,
+        /// The accuracy.
+        accuracy: f64,
+    },
+    /// A server aggregated `step`'s gradients and its rule kept these workers.
+    Aggregated {
+        /// The step.
+        step: u64,
+        /// Worker ids kept.
+        kept: Vec<usize>,
+    },
+    /// A worker's minibatch loss at `step`.
+    Loss {
+        /// The step.
+        step: u64,
+        /// The loss.
+        loss: f32,
+    },
+    /// Something worth counting at `step`: `rejected: <filter>`, `refused: <reason>`, `stalled`,
+    /// `caught up`, `skipped`, `gather skipped`, `fault: <what>` (a peer misbehaved on the wire),
+    /// `queue full`.
+    Count {
+        /// The step.
+        step: u64,
+        /// What.
+        what: String,
+        /// The peer concerned, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        /// Whether it counts as rejected in `metrics.csv` (as the simulator counts: a reply a
+        /// filter rejected, a malformed message, a peer's fault on the wire; not a late one).
+        #[serde(default)]
+        rejected: bool,
+    },
+    /// The node finished at `step`.
+    Finished {
+        /// The step.
+        step: u64,
+        /// Unix time, seconds.
+        unix: f64,
+    },
+}
+
+/// Unix time now, in seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A node's journal and model files.
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    out: BufWriter<File>,
+}
+
+fn io(p: &Path, e: std::io::Error) -> NetError {
+    NetError::Config(format!("{}: {e}", p.display()))
+}
+
+/// Writes `v` as raw little-endian f32, atomically.
+pub fn write_f32(path: &Path, v: &[f32]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+/// Reads a raw little-endian f32 file of `dim` values.
+pub fn read_f32(path: &Path, dim: usize) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    if bytes.len() != dim * 4 {
+        return Err(NetError::Config(format!(
+            "{}: {} bytes, not {dim} f32s",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect())
+}
+
+impl Journal {
+    /// Opens (appending) the journal in `dir`, creating it.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir.join("models")).map_err(|e| io(dir, e))?;
+        let path = dir.join("journal.jsonl");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            out: BufWriter::new(f),
+        })
+    }
+
+    /// The node's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends `e` (flushed: a killed node loses nothing it wrote).
+    pub fn write(&mut self, e: &Entry) -> Result<()> {
+        let line = serde_json::to_string(e).map_err(|e| NetError::Config(e.to_string()))?;
+        writeln!(self.out, "{line}")
+            .and_then(|_| self.out.flush())
+            .map_err(|e| io(&self.dir, e))
+    }
+
+    /// Writes the model after `step`.
+    pub fn model(&self, step: u64, params: &[f32]) -> Result<()> {
+        write_f32(&self.dir.join("models").join(format!("{step}.f32")), params)
+    }
+
+    /// Writes the final model.
+    pub fn final_model(&self, params: &[f32]) -> Result<()> {
+        write_f32(&self.dir.join("final.f32"), params)
+    }
+}
+
+/// A cluster's outputs, merged.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// One row per step the first honest server recorded, in step order; `diameter` is NaN
+    /// where fewer than two honest servers wrote their model.
+    pub rows: Vec<StepRow>,
+    /// Honest nodes' counts by kind.
+    pub counts: BTreeMap<String, usize>,
+    /// Of those, what counts as rejected (see [`Entry::Count`]).
+    pub rejected: usize,
+    /// Every server's final model, by id (`None`: it wrote none).
+    pub server_models: Vec<Option<Vec<f32>>>,
+    /// The first honest server with a final model: its id and model.
+    pub first_honest: Option<(usize, Vec<f32>)>,
+    /// The coordinate-wise median of the servers' final models.
+    pub final_model: Option<Vec<f32>>,
+    /// Seconds from the first start to the last honest server's finish.
+    pub wall_seconds: f64,
+    /// Per node: whether it finished.
+    pub finished: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Default)]
+struct NodeLog {
+    byzantine: bool,
+    entries: Vec<Entry>,
+}
+
+fn read_journal(path: &Path) -> Result<NodeLog> {
+    let f = File::open(path).map_err(|e| io(path, e))?;
+    let mut log = NodeLog::default();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        // A node killed while writing leaves a torn last line: skip it, keep the rest.
+        let Ok(e) = serde_json::from_str::<Entry>(&line) else {
+            tracing::warn!("{}:{}: not a journal entry; skipped", path.display(), i + 1);
+            continue;
+        };
+        if let Entry::Started { byzantine, .. } = e {
+            log.byzantine = byzantine;
+        }
+        log.entries.push(e);
+    }
+    Ok(log)
+}
+
+/// Merges the node folders under `dir/nodes` of a cluster of `n_ps` servers and `n_w` workers
+/// training models of `dim` parameters.
+pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> {
+    let nodes_dir = dir.join("nodes");
+    let mut logs: BTreeMap<(bool, usize), NodeLog> = BTreeMap::new();
+    let names = (0..n_ps)
+        .map(|i| (true, i))
+        .chain((0..n_w).map(|i| (false, i)));
+    for (server, i) in names {
+        let name = if server {
+            format!("s{i}")
+        } else {
+            format!("w{i}")
+        };
+        let p = nodes_dir.join(&name).join("journal.jsonl");
+        if p.exists() {
+            logs.insert((server, i), read_journal(&p)?);
+        }
+    }
+    if logs.is_empty() {
+        return Err(NetError::Config(format!(
+            "no node journals under {} (nodes/<id>/journal.jsonl)",
+            nodes_dir.display()
+        )));
+    }
+    let honest_servers: Vec<usize> = (0..n_ps)
+        .filter(|&i| logs.get(&(true, i)).is_some_and(|l| !l.byzantine))
+        .collect();
+    let first = honest_servers.first().copied();
+    let mut start = f64::INFINITY;
+    let mut end: f64 = 0.0;
+    let mut rows: BTreeMap<u64, StepRow> = BTreeMap::new();
+    let mut losses: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
+    let mut counts = BTreeMap::new();
+    let mut rejected_total = 0;
+    let mut finished = BTreeMap::new();
+    let row = |rows: &mut BTreeMap<u64, StepRow>, step: u64| -> StepRow {
+        rows.remove(&step).unwrap_or(StepRow {
+            step,
+            wall_seconds: 0.0,
+            loss: None,
+            test_accuracy: None,
+            diameter: f64::NAN,
+            diameter_after_gather: None,
+            rejected: 0,
+            kept: Vec::new(),
+        })
+    };
+    for (&(server, i), log) in &logs {
+        let name = if server {
+            format!("s{i}")
+        } else {
+            format!("w{i}")
+        };
+        finished.insert(
+            name,
+            log.entries
+                .iter()
+                .any(|e| matches!(e, Entry::Finished { .. })),
+        );
+        for e in &log.entries {
+            if let Entry::Started { unix, .. } = e {
+                start = start.min(*unix);
+            }
+        }
+        if log.byzantine {
+            continue;
+        }
+        let is_first = server && Some(i) == first;
+        for e in &log.entries {
+            match e {
+                Entry::Model { step, unix, .. } if is_first => {
+                    let mut r = row(&mut rows, *step);
+                    r.wall_seconds = r.wall_seconds.max(*unix);
+                    rows.insert(*step, r);
+                }
+                Entry::Eval { step, accuracy } if is_first => {
+                    let mut r = row(&mut rows, *step);
+                    r.test_accuracy = Some(*accuracy);
+                    rows.insert(*step, r);
+                }
+                Entry::Aggregated { step, kept } if is_first => {
+                    let mut r = row(&mut rows, *step);
+                    r.kept = kept.clone();
+                    rows.insert(*step, r);
+                }
+                Entry::Loss { step, loss } => losses.entry(*step).or_default().push(*loss),
+                Entry::Count {
+                    step,
+                    what,
+                    rejected,
+                    ..
+                } => {
+                    *counts.entry(what.clone()).or_default() += 1;
+                    if *rejected {
+                        rejected_total += 1;
+                        let mut r = row(&mut rows, *step);
+                        r.rejected += 1;
+                        rows.insert(*step, r);
+                    }
+                }
+                Entry::Finished { unix, .. } if server => end = end.max(*unix),
+                _ => {}
+            }
+        }
+    }
+    // Only the steps the first honest server finished make rows.
+    rows.retain(|_, r| r.wall_seconds > 0.0);
+    for r in rows.values_mut() {
+        r.wall_seconds -= start;
+        if let Some(l) = losses.get(&r.step) {
+            r.loss = Some(l.iter().map(|&x| f64::from(x)).sum::<f64>() / l.len() as f64);
+        }
+        let models: Vec<Vec<f32>> = honest_servers
+            .iter()
+            .filter_map(|&s| {
+                let p = nodes_dir
+                    .join(id::name(byzsgd_core::protocol::Node::Server(s)))
+                    .join("models")
+                    .join(format!("{}.f32", r.step));
+                read_f32(&p, dim).ok()
+            })
+            .collect();
+        if models.len() >= 2 {
+            let refs: Vec<&[f32]> = models.iter().map(|m| m.as_slice()).collect();
+            r.diameter = diameter(&refs);
+        }
+    }
+    let server_models: Vec<Option<Vec<f32>>> = (0..n_ps)
+        .map(|s| read_f32(&nodes_dir.join(format!("s{s}")).join("final.f32"), dim).ok())
+        .collect();
+    let first_honest = honest_servers
+        .iter()
+        .find_map(|&s| server_models[s].clone().map(|m| (s, m)));
+    let reported: Vec<&Vec<f32>> = server_models.iter().flatten().collect();
+    let final_model = match reported.len() {
+        0 => None,
+        1 => Some(reported[0].clone()),
+        n => {
+            let flat: Vec<f32> = reported.iter().flat_map(|m| m.iter().copied()).collect();
+            let median = MedianConfig::new(n, 0).init()?;
+            Some(median.aggregate_rows(Rows::new(&flat, n, dim)?)?.0)
+        }
+    };
+    Ok(Merged {
+        rows: rows.into_values().collect(),
+        rejected: rejected_total,
+        counts,
+        server_models,
+        first_honest,
+        final_model,
+        wall_seconds: if end > start { end - start } else { 0.0 },
+        finished,
+    })
+}
+
+/// [`model_hash`] as the journal writes it.
+pub fn hash_hex(params: &[f32]) -> String {
+    format!("{:016x}", model_hash(params))
+}

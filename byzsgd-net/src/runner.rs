@@ -1,0 +1,574 @@
+//! One node of a cluster, driven by tokio: its state machine, timers, gradients, checkpoints
+//! and journal, between the transport ([`crate::transport`]) and the node layer.
+//!
+//! The state machine runs on an executor of its own ([`Executor::Thread`]: a thread per node,
+//! so MDA's subset search and the medians never stall the sockets) or inline on the async
+//! runtime ([`Executor::Inline`]: gradients too, so a simulated network stays deterministic).
+//! It takes [`Input`]s one at a time and routes the actions: messages into the peers'
+//! [`Outbox`]es, timers onto the runtime's clock, gradients onto the blocking pool, records into
+//! the [`Journal`].
+//!
+//! A node finishes once it reached `steps`; then it stops taking gradients and models, lets its
+//! queues drain, and lingers (answering pulls and catch-ups, so slower peers can finish) until
+//! `linger` passes or it is stopped. A server writes its checkpoint every `checkpoint_every`
+//! steps, when stopped, and at the end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use byzsgd_core::node::{GradientSource, ServerNode, Timers, WorkerNode};
+use byzsgd_core::protocol::{Action, ClusterConfig, Event, Message, Node, Record, Timer};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::{self, Owner};
+use crate::journal::{Entry, Journal, hash_hex, unix_now};
+use crate::transport::{Accept, Connect, Input, Local, Outbox, serve, spawn_dialler};
+use crate::{NetError, Result, id};
+
+/// A node's state machine.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Machine {
+    /// A server replica.
+    Server(ServerNode),
+    /// A worker.
+    Worker(WorkerNode),
+}
+
+impl Machine {
+    fn handle(&mut self, e: Event) -> byzsgd_core::Result<Vec<Action>> {
+        match self {
+            Machine::Server(s) => s.handle(e),
+            Machine::Worker(w) => w.handle(e),
+        }
+    }
+
+    /// The step it is at.
+    pub fn step(&self) -> u64 {
+        match self {
+            Machine::Server(s) => s.step(),
+            Machine::Worker(w) => w.step(),
+        }
+    }
+}
+
+/// Where the state machine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    /// A thread of its own; gradients on the blocking pool.
+    Thread,
+    /// Inline on the async runtime, gradients too (deterministic under a simulated network).
+    Inline,
+}
+
+/// Wall-clock durations of the protocol's timers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WallTimers {
+    /// [`Timer::StepDeadline`] and [`Timer::GatherDeadline`].
+    pub step_deadline: Duration,
+    /// [`Timer::PullTimeout`], and the first wait of [`Timer::QuorumTimeout`] (doubled at each
+    /// attempt).
+    pub pull_timeout: Duration,
+    /// [`Timer::Stall`].
+    pub stall: Duration,
+}
+
+impl WallTimers {
+    /// The timers of a cluster file (in units of one gradient computation), with `unit` the
+    /// wall-clock length of that unit.
+    pub fn scaled(t: Timers, unit: Duration) -> Self {
+        let s = |x: f64| unit.mul_f64(x.max(0.0));
+        Self {
+            step_deadline: s(t.step_deadline),
+            pull_timeout: s(t.pull_timeout),
+            stall: s(t.stall),
+        }
+    }
+
+    fn of(&self, t: Timer) -> Duration {
+        match t {
+            Timer::StepDeadline { .. } | Timer::GatherDeadline { .. } => self.step_deadline,
+            Timer::PullTimeout { .. } => self.pull_timeout,
+            Timer::QuorumTimeout { attempt, .. } => self.pull_timeout * (1u32 << attempt.min(10)),
+            Timer::Stall { .. } => self.stall,
+        }
+    }
+}
+
+/// Where a server keeps its checkpoint.
+#[derive(Debug, Clone)]
+pub struct Checkpointing {
+    /// The file.
+    pub path: PathBuf,
+    /// Every this many steps (0: only when stopped and at the end).
+    pub every: u64,
+    /// Whose it is.
+    pub owner: Owner,
+}
+
+/// One node, ready to run.
+pub struct NodeRun {
+    /// Who it is, its TLS, hello and bounds.
+    pub local: Local,
+    /// Its state machine.
+    pub machine: Machine,
+    /// The cluster's shape.
+    pub shape: ClusterConfig,
+    /// Whether it runs an attack.
+    pub byzantine: bool,
+    /// Gradients (a worker) and test accuracy (a server that evaluates).
+    pub source: Option<Box<dyn GradientSource>>,
+    /// Steps to train.
+    pub steps: u64,
+    /// Evaluate (a server) every this many steps and at the last; 0: only at the last.
+    pub eval_every: Option<u64>,
+    /// Timers.
+    pub timers: WallTimers,
+    /// The peers it dials and their addresses.
+    pub peers: Vec<(Node, String)>,
+    /// How long it lingers after finishing.
+    pub linger: Duration,
+    /// Where the state machine runs.
+    pub executor: Executor,
+    /// A server's checkpoint.
+    pub checkpoint: Option<Checkpointing>,
+    /// Its journal.
+    pub journal: Option<Journal>,
+}
+
+impl std::fmt::Debug for NodeRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRun")
+            .field("me", &self.local.me)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a node's run ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The step it reached.
+    pub step: u64,
+    /// Whether it reached the last step (rather than being stopped before).
+    pub completed: bool,
+    /// Its counts by kind (as the journal's [`Entry::Count`]).
+    pub counts: BTreeMap<String, usize>,
+    /// A server's parameters at the end (the correct machine's).
+    pub params: Option<Vec<f32>>,
+}
+
+/// What a node records that is worth counting: its step, kind, peer, and whether it counts as
+/// rejected.
+fn count_of(r: &Record) -> Option<(u64, String, Option<Node>, bool)> {
+    let (step, what, peer) = match r {
+        Record::Rejected {
+            step,
+            server,
+            filter,
+            ..
+        } => (
+            *step,
+            format!("rejected: {}", filter.name()),
+            Some(Node::Server(*server)),
+        ),
+        Record::Dropped { from, step, reason } => {
+            (*step, format!("refused: {}", reason.reason()), Some(*from))
+        }
+        Record::Stalled { step, .. } => (*step, "stalled".into(), None),
+        Record::GatherSkipped { step, .. } => (*step, "gather skipped".into(), None),
+        Record::Skipped { step, .. } => (*step, "skipped".into(), None),
+        Record::AllRejected { step } => (*step, "all rejected".into(), None),
+        Record::CaughtUp { to, .. } => (*to, "caught up".into(), None),
+        _ => return None,
+    };
+    let rejected = match r {
+        Record::Rejected { .. } => true,
+        Record::Dropped { reason, .. } => reason.malformed(),
+        _ => false,
+    };
+    Some((step, what, peer, rejected))
+}
+
+struct Driver {
+    me: Node,
+    machine: Machine,
+    shape: ClusterConfig,
+    byzantine: bool,
+    source: Option<Arc<Mutex<Box<dyn GradientSource>>>>,
+    steps: u64,
+    eval_every: Option<u64>,
+    timers: WallTimers,
+    executor: Executor,
+    outboxes: BTreeMap<Node, Outbox>,
+    inputs: mpsc::Sender<Input>,
+    handle: tokio::runtime::Handle,
+    checkpoint: Option<Checkpointing>,
+    last_checkpoint: u64,
+    journal: Option<Journal>,
+    counts: BTreeMap<String, usize>,
+    finished: bool,
+    finished_at: Option<Instant>,
+}
+
+impl Driver {
+    fn journal(&mut self, e: Entry) {
+        if let Some(j) = &mut self.journal
+            && let Err(err) = j.write(&e)
+        {
+            tracing::error!("journal: {err}");
+            self.journal = None;
+        }
+    }
+
+    fn count(&mut self, step: u64, what: String, peer: Option<Node>, rejected: bool) {
+        *self.counts.entry(what.clone()).or_default() += 1;
+        self.journal(Entry::Count {
+            step,
+            what,
+            peer: peer.map(id::name),
+            rejected,
+        });
+    }
+
+    /// Handles one input.
+    fn on_input(&mut self, input: Input) -> Result<()> {
+        match input {
+            Input::Event(e) => {
+                if self.finished && !lingering_takes(&e) {
+                    return Ok(());
+                }
+                self.handle(e)
+            }
+            Input::Fault { peer, fault } => {
+                let step = self.machine.step();
+                self.count(step, format!("fault: {}", fault.kind()), Some(peer), true);
+                Ok(())
+            }
+        }
+    }
+
+    fn handle(&mut self, e: Event) -> Result<()> {
+        let actions = self.machine.handle(e)?;
+        for a in actions {
+            self.route(a)?;
+        }
+        self.after()
+    }
+
+    fn route(&mut self, a: Action) -> Result<()> {
+        match a {
+            Action::Send { to, msg } => self.send(to, msg),
+            Action::SetTimer(t) => {
+                let (after, inputs) = (self.timers.of(t), self.inputs.clone());
+                self.handle.spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = inputs.send(Input::Event(Event::Timer(t))).await;
+                });
+            }
+            Action::ComputeGradient { step, params } => self.compute(step, params)?,
+            Action::Record(r) => self.record(r)?,
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, to: Node, msg: Message) {
+        let step = msg.step();
+        let Some(outbox) = self.outboxes.get(&to) else {
+            tracing::warn!("no connection to {} for a message", id::name(to));
+            return;
+        };
+        if !outbox.push(msg) {
+            self.count(step, "queue full".into(), Some(to), false);
+        }
+    }
+
+    fn compute(&mut self, step: u64, params: byzsgd_core::protocol::Vector) -> Result<()> {
+        let Node::Worker(w) = self.me else {
+            return Ok(());
+        };
+        let Some(source) = self.source.clone() else {
+            return Err(NetError::Config(
+                "a worker without a gradient source".into(),
+            ));
+        };
+        let job = move || {
+            let mut s = source.lock().expect("not poisoned");
+            s.gradient(w, step, &params)
+        };
+        match self.executor {
+            Executor::Inline => {
+                let (grad, loss) = job()?;
+                let grad = Arc::new(grad);
+                self.handle(Event::GradientComputed { step, grad, loss })?;
+            }
+            Executor::Thread => {
+                let inputs = self.inputs.clone();
+                self.handle.spawn(async move {
+                    match tokio::task::spawn_blocking(job).await {
+                        Ok(Ok((grad, loss))) => {
+                            let grad = Arc::new(grad);
+                            let e = Event::GradientComputed { step, grad, loss };
+                            let _ = inputs.send(Input::Event(e)).await;
+                        }
+                        Ok(Err(e)) => tracing::error!("gradient of step {step}: {e}"),
+                        Err(e) => tracing::error!("gradient of step {step}: {e}"),
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, r: Record) -> Result<()> {
+        if let Some((step, what, peer, rejected)) = count_of(&r) {
+            self.count(step, what, peer, rejected);
+        }
+        match r {
+            Record::Model {
+                step,
+                gathered,
+                params,
+            } => {
+                self.journal(Entry::Model {
+                    step,
+                    gathered,
+                    hash: hash_hex(&params),
+                    unix: unix_now(),
+                });
+                // The step's last model: after the gather on gather steps.
+                let last = gathered || !self.shape.gathers_at(step);
+                let sample = self
+                    .eval_every
+                    .is_some_and(|e| (e > 0 && (step + 1) % e == 0) || step + 1 == self.steps);
+                if last && sample && !self.byzantine {
+                    if let Some(j) = &self.journal {
+                        j.model(step, &params)?;
+                    }
+                    if let Some(source) = &self.source {
+                        let acc = source.lock().expect("not poisoned").evaluate(&params)?;
+                        if let Some(accuracy) = acc {
+                            self.journal(Entry::Eval { step, accuracy });
+                        }
+                    }
+                }
+            }
+            Record::Aggregated { step, kept, .. } => self.journal(Entry::Aggregated { step, kept }),
+            Record::Loss { step, loss } => self.journal(Entry::Loss { step, loss }),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After each event: checkpoints, and whether the node finished.
+    fn after(&mut self) -> Result<()> {
+        let step = self.machine.step();
+        if let Some(c) = &self.checkpoint
+            && c.every > 0
+            && step >= self.last_checkpoint.saturating_add(c.every)
+        {
+            self.write_checkpoint()?;
+        }
+        if !self.finished && step >= self.steps {
+            self.finished = true;
+            self.write_checkpoint()?;
+            self.journal(Entry::Finished {
+                step,
+                unix: unix_now(),
+            });
+            tracing::info!("finished at step {step}");
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(&mut self) -> Result<()> {
+        let (Some(c), Machine::Server(s)) = (&self.checkpoint, &self.machine) else {
+            return Ok(());
+        };
+        checkpoint::write(&c.path, &c.owner, &s.snapshot())?;
+        self.last_checkpoint = s.step();
+        Ok(())
+    }
+
+    fn final_outputs(&mut self) -> Result<Option<Vec<f32>>> {
+        let Machine::Server(s) = &mut self.machine else {
+            return Ok(None);
+        };
+        let params = s.core().params().to_vec();
+        let reported = s.final_model();
+        if let (Some(j), Some(m)) = (&self.journal, reported) {
+            j.final_model(&m)?;
+        }
+        Ok(Some(params))
+    }
+}
+
+/// What a finished node still takes: requests for what it already sent, reconnections, timers.
+fn lingering_takes(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::Received {
+            msg: Message::Pull { .. } | Message::CatchUp { .. },
+            ..
+        } | Event::Connected { .. }
+    )
+}
+
+impl NodeRun {
+    /// Runs the node: serves `acceptor`, dials its peers through `connect`, trains to the last
+    /// step, lingers, and ends; or ends early when `stop` is cancelled (a server writes its
+    /// checkpoint either way).
+    pub async fn run<C: Connect, A: Accept>(
+        self,
+        connect: C,
+        acceptor: A,
+        stop: CancellationToken,
+    ) -> Result<Finished> {
+        let NodeRun {
+            local,
+            machine,
+            shape,
+            byzantine,
+            source,
+            steps,
+            eval_every,
+            timers,
+            peers,
+            linger,
+            executor,
+            checkpoint,
+            mut journal,
+        } = self;
+        let me = local.me;
+        let (tx, mut rx) = mpsc::channel::<Input>(256);
+        tokio::spawn(serve(acceptor, local.clone(), tx.clone()));
+        let outboxes: BTreeMap<Node, Outbox> = peers
+            .into_iter()
+            .map(|(peer, addr)| {
+                let o = spawn_dialler(connect.clone(), local.clone(), peer, addr, tx.clone());
+                (peer, o)
+            })
+            .collect();
+        if let Some(j) = &mut journal {
+            j.write(&Entry::Started {
+                node: id::name(me),
+                byzantine,
+                step: machine.step(),
+                unix: unix_now(),
+            })?;
+        }
+        let last_checkpoint = machine.step();
+        let mut d = Driver {
+            me,
+            machine,
+            shape,
+            byzantine,
+            source: source.map(|s| Arc::new(Mutex::new(s))),
+            steps,
+            eval_every,
+            timers,
+            executor,
+            outboxes,
+            inputs: tx.clone(),
+            handle: tokio::runtime::Handle::current(),
+            checkpoint,
+            last_checkpoint,
+            journal,
+            counts: BTreeMap::new(),
+            finished: false,
+            finished_at: None,
+        };
+        let result = match executor {
+            Executor::Inline => {
+                d.start()?;
+                loop {
+                    let Some(input) = recv(&mut rx, d.linger_left(linger), &stop).await else {
+                        break;
+                    };
+                    d.on_input(input)?;
+                }
+                d.drain(linger).await;
+                d.end()
+            }
+            // The state machine on a thread of the blocking pool: its aggregations never hold
+            // up the sockets' tasks.
+            Executor::Thread => {
+                let handle = d.handle.clone();
+                tokio::task::spawn_blocking(move || {
+                    d.start()?;
+                    loop {
+                        let wait = d.linger_left(linger);
+                        let Some(input) = handle.block_on(recv(&mut rx, wait, &stop)) else {
+                            break;
+                        };
+                        d.on_input(input)?;
+                    }
+                    handle.block_on(d.drain(linger));
+                    d.end()
+                })
+                .await
+                .map_err(|e| NetError::Config(format!("the node's thread: {e}")))?
+            }
+        };
+        drop(tx);
+        result
+    }
+}
+
+impl Driver {
+    fn start(&mut self) -> Result<()> {
+        self.handle(Event::Start)
+    }
+
+    /// How long it still lingers (`None`: it has not finished).
+    fn linger_left(&mut self, linger: Duration) -> Option<Duration> {
+        if !self.finished {
+            return None;
+        }
+        let since = *self.finished_at.get_or_insert_with(Instant::now);
+        Some((since + linger).saturating_duration_since(Instant::now()))
+    }
+
+    /// Lets the queues drain, for at most `linger` (5 s at most).
+    async fn drain(&self, linger: Duration) {
+        let until = Instant::now() + linger.min(Duration::from_secs(5));
+        while self.outboxes.values().any(|o| o.pending() > 0) && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn end(mut self) -> Result<Finished> {
+        self.write_checkpoint()?;
+        let params = self.final_outputs()?;
+        Ok(Finished {
+            step: self.machine.step(),
+            completed: self.finished,
+            counts: self.counts,
+            params,
+        })
+    }
+}
+
+/// The next input, or `None` when stopped or the linger is over.
+async fn recv(
+    rx: &mut mpsc::Receiver<Input>,
+    wait: Option<Duration>,
+    stop: &CancellationToken,
+) -> Option<Input> {
+    let linger = async {
+        match wait {
+            Some(w) => tokio::time::sleep(w).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => None,
+        i = rx.recv() => i,
+        _ = linger => None,
+    }
+}

@@ -1,0 +1,366 @@
+//! `byzsgd launch`: a whole cluster as separate processes on loopback, with the flags of
+//! `simulate`. It writes `OUT/cluster.toml` and `OUT/certs/` (so any node can be restarted by
+//! hand: `byzsgd server --config OUT/cluster.toml --id s3 --resume`), starts every node with its
+//! log under `OUT/logs/`, writes `OUT/nodes.csv` once every node listens, follows the first
+//! honest server's progress, and when the honest servers have finished stops the nodes and
+//! merges their outputs ([`super::report`]). A node that dies is reported, and the run goes on
+//! as long as the protocol can.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use byzsgd_burn::{classifier_source, parse_device};
+use byzsgd_core::node::GradientSource;
+use byzsgd_core::protocol::Node;
+use byzsgd_net::config::NetConfig;
+use byzsgd_net::id;
+use byzsgd_net::tls::{keygen, write_keys};
+
+use super::progress::progress_bar;
+use super::report::{print_summary, write_report};
+use super::simulate::{SimulateArgs, data, resolve_with_net};
+
+/// Arguments of `byzsgd launch`: those of `simulate`, and the network's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LaunchArgs {
+    /// The run's options, as for `simulate`.
+    #[command(flatten)]
+    pub sim: SimulateArgs,
+    /// Seconds per timer unit (default: one gradient, measured, times the workers sharing a
+    /// core).
+    #[arg(long)]
+    pub time_unit: Option<f64>,
+    /// Give up when the first honest server makes no progress for this many seconds.
+    #[arg(long, default_value_t = 300.0)]
+    pub stall_seconds: f64,
+}
+
+struct Proc {
+    node: Node,
+    child: Child,
+    exited: Option<std::process::ExitStatus>,
+}
+
+/// Runs `byzsgd launch`.
+pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
+    let (mut opts, net_table) = resolve_with_net(&args.sim)?;
+    let cluster = opts.sim.resolve()?;
+    let c = cluster.shape();
+    opts.sim.gather_period = Some(c.gather_period);
+    if let Some(d) = &opts.data_dir {
+        opts.data_dir = Some(std::path::absolute(d)?);
+    }
+    let dir = match &args.sim.out {
+        Some(d) => d.clone(),
+        None => {
+            let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+            PathBuf::from("runs").join(format!(
+                "{secs}-launch-{}-{}",
+                opts.sim.mode, opts.sim.attack
+            ))
+        }
+    };
+    if dir.join("cluster.toml").exists() {
+        bail!(
+            "{} already holds a cluster (cluster.toml): pick another --out, or restart its nodes \
+             by hand",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    // The network settings: from --config's [net] if any, then loopback addresses.
+    let mut net: NetConfig = match net_table {
+        Some(v) => v.try_into().context("[net]")?,
+        None => NetConfig::default(),
+    };
+    net.certs = "certs".into();
+    net.out = ".".into();
+    net.address = None;
+    net.listen = None;
+    net.nodes = free_ports(&cluster.nodes().collect::<Vec<_>>())?;
+    // Timers in wall-clock: one gradient, measured here, times the workers sharing each core.
+    let unit = match args.time_unit {
+        Some(t) => t,
+        None => {
+            let device = parse_device(&opts.device)?;
+            let (split, norm) = data(&opts)?;
+            let (_, mut source) =
+                classifier_source(&opts.model, &split, &norm, &device, opts.sim.clone())?;
+            let p = source.initial_params();
+            let t = Instant::now();
+            source.gradient(0, 0, &p)?;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let share = (c.n_w as f64 / cores as f64).max(1.0);
+            (2.0 * t.elapsed().as_secs_f64() * share).max(0.005)
+        }
+    };
+    net.time_unit = Some(unit);
+    net.check()?;
+    let mut table = toml::Table::try_from(&opts).context("encoding the options")?;
+    table.insert(
+        "net".into(),
+        toml::Value::try_from(&net).context("encoding [net]")?,
+    );
+    let config = dir.join("cluster.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# Written by byzsgd launch: restart a node with\n#   byzsgd server --config {} --id s0 --resume\n{}",
+            config.display(),
+            toml::to_string(&table)?
+        ),
+    )?;
+    let nodes: Vec<Node> = cluster.nodes().collect();
+    write_keys(&keygen(&net.cluster, &nodes)?, &dir.join("certs"))?;
+    writeln!(
+        out,
+        "launching {} servers ({} Byzantine, {}) and {} workers ({} Byzantine, {}) on loopback: \
+         {} mode, {} on {}, {} steps; timer unit {:.3} s; logs in {}",
+        c.n_ps,
+        c.f_ps,
+        opts.sim.server_attack,
+        c.n_w,
+        c.f_w,
+        opts.sim.attack,
+        opts.sim.mode,
+        opts.model,
+        opts.dataset,
+        opts.sim.steps,
+        unit,
+        dir.join("logs").display()
+    )?;
+    let exe = std::env::current_exe()?;
+    let mut procs = Vec::new();
+    for &node in &nodes {
+        let name = id::name(node);
+        let log = std::fs::File::create(dir.join("logs").join(format!("{name}.log")))?;
+        let role = if matches!(node, Node::Server(_)) {
+            "server"
+        } else {
+            "worker"
+        };
+        let mut cmd = Command::new(&exe);
+        cmd.args([role, "--config"])
+            .arg(&config)
+            .args(["--id", &name])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
+        procs.push(Proc {
+            node,
+            child,
+            exited: None,
+        });
+    }
+    let result = follow(&mut procs, &dir, &cluster, args, opts.sim.steps);
+    stop_all(&mut procs);
+    result?;
+    let r = write_report(&config, &dir)?;
+    print_summary(&r, &dir, out)
+}
+
+/// One free loopback port per node (bound, noted, released: a race with other programs is
+/// possible, and then a node fails to listen and says so).
+fn free_ports(nodes: &[Node]) -> Result<BTreeMap<String, String>> {
+    let listeners = nodes
+        .iter()
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    nodes
+        .iter()
+        .zip(&listeners)
+        .map(|(&n, l)| Ok((id::name(n), l.local_addr()?.to_string())))
+        .collect()
+}
+
+/// Waits for every node to listen (then writes `nodes.csv`), then follows the run until every
+/// honest server that is still alive finished.
+fn follow(
+    procs: &mut [Proc],
+    dir: &Path,
+    cluster: &byzsgd_core::node::Cluster,
+    args: &LaunchArgs,
+    steps: u64,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut listening: BTreeMap<Node, String> = BTreeMap::new();
+    while listening.len() < procs.len() {
+        for p in procs.iter_mut() {
+            let f = dir.join("nodes").join(id::name(p.node)).join("listening");
+            if let Ok(a) = std::fs::read_to_string(&f)
+                && !a.trim().is_empty()
+            {
+                listening.insert(p.node, a.trim().to_string());
+            }
+            if let Some(status) = p.child.try_wait()?
+                && !listening.contains_key(&p.node)
+            {
+                bail!(
+                    "{} exited ({status}) before listening:\n{}",
+                    id::name(p.node),
+                    log_tail(dir, p.node)
+                );
+            }
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            bail!("the nodes did not all listen within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut csv = String::from("id,role,byzantine,pid,address\n");
+    for p in procs.iter() {
+        csv.push_str(&format!(
+            "{},{},{},{},{}\n",
+            id::name(p.node),
+            if matches!(p.node, Node::Server(_)) {
+                "server"
+            } else {
+                "worker"
+            },
+            cluster.is_byzantine(p.node),
+            p.child.id(),
+            listening[&p.node]
+        ));
+    }
+    std::fs::write(dir.join("nodes.csv"), csv)?;
+    let honest: Vec<usize> = (0..cluster.shape().n_ps)
+        .filter(|&s| !cluster.is_byzantine(Node::Server(s)))
+        .collect();
+    let bar = progress_bar(steps, args.sim.quiet);
+    let mut last_step = 0u64;
+    let mut last_progress = Instant::now();
+    loop {
+        for p in procs.iter_mut() {
+            if p.exited.is_none()
+                && let Some(status) = p.child.try_wait()?
+            {
+                p.exited = Some(status);
+                if !finished(dir, p.node) {
+                    eprintln!(
+                        "{} exited ({status}) before finishing; the run goes on as long as the \
+                         protocol can (log: {})",
+                        id::name(p.node),
+                        dir.join("logs")
+                            .join(format!("{}.log", id::name(p.node)))
+                            .display()
+                    );
+                }
+            }
+        }
+        let alive: Vec<usize> = honest
+            .iter()
+            .copied()
+            .filter(|&s| {
+                procs
+                    .iter()
+                    .any(|p| p.node == Node::Server(s) && p.exited.is_none())
+            })
+            .collect();
+        if honest
+            .iter()
+            .all(|&s| finished(dir, Node::Server(s)) || !alive.contains(&s))
+            && alive.iter().all(|&s| finished(dir, Node::Server(s)))
+        {
+            if alive.is_empty() && !honest.iter().any(|&s| finished(dir, Node::Server(s))) {
+                bail!("every honest server exited before finishing");
+            }
+            bar.finish();
+            return Ok(());
+        }
+        let step = honest
+            .iter()
+            .map(|&s| journal_steps(dir, Node::Server(s)))
+            .max()
+            .unwrap_or(0);
+        if step > last_step {
+            last_step = step;
+            last_progress = Instant::now();
+            bar.tick(
+                &byzsgd_core::node::StepRow {
+                    step: step.saturating_sub(1),
+                    wall_seconds: start.elapsed().as_secs_f64(),
+                    loss: None,
+                    test_accuracy: None,
+                    diameter: f64::NAN,
+                    diameter_after_gather: None,
+                    rejected: 0,
+                    kept: Vec::new(),
+                },
+                None,
+            );
+        }
+        if last_progress.elapsed().as_secs_f64() > args.stall_seconds {
+            bail!(
+                "no progress for {} s at step {last_step}: stopping the cluster (see {})",
+                args.stall_seconds,
+                dir.join("logs").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn journal_path(dir: &Path, node: Node) -> PathBuf {
+    dir.join("nodes").join(id::name(node)).join("journal.jsonl")
+}
+
+fn finished(dir: &Path, node: Node) -> bool {
+    std::fs::read_to_string(journal_path(dir, node))
+        .is_ok_and(|t| t.contains("\"kind\":\"finished\""))
+}
+
+/// Steps a server's journal shows finished (its last model entry's step + 1).
+fn journal_steps(dir: &Path, node: Node) -> u64 {
+    let Ok(f) = std::fs::File::open(journal_path(dir, node)) else {
+        return 0;
+    };
+    let mut last = 0;
+    for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+        if line.contains("\"kind\":\"model\"")
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && let Some(s) = v.get("step").and_then(|s| s.as_u64())
+        {
+            last = last.max(s + 1);
+        }
+    }
+    last
+}
+
+fn log_tail(dir: &Path, node: Node) -> String {
+    let text = std::fs::read_to_string(dir.join("logs").join(format!("{}.log", id::name(node))))
+        .unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// SIGTERM to every node still running (a server writes its checkpoint), then SIGKILL to those
+/// still there after 20 s.
+fn stop_all(procs: &mut [Proc]) {
+    for p in procs.iter_mut() {
+        if p.exited.is_none() && p.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &p.child.id().to_string()])
+                .status();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for p in procs.iter_mut() {
+        while Instant::now() < deadline {
+            if p.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+    }
+}

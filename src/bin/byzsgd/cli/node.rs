@@ -1,0 +1,323 @@
+//! `byzsgd server` and `byzsgd worker`: one node of a cluster as its own process, from a cluster
+//! file (the training keys of `simulate`, plus the `[net]` table of
+//! [`byzsgd_net::config::NetConfig`]). Shared with `launch` and `report`: reading a cluster file
+//! into everything a node computes with ([`Setup`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use byzsgd_burn::{ModuleSource, classifier_source, parse_device};
+use byzsgd_core::node::{Cluster, GradientSource, mix, model_hash};
+use byzsgd_core::protocol::Node;
+use byzsgd_datasets::ImageItem;
+use byzsgd_models::Model;
+use byzsgd_net::checkpoint::Owner;
+use byzsgd_net::config::NetConfig;
+use byzsgd_net::runner::{Checkpointing, Executor, Machine, NodeRun, WallTimers};
+use byzsgd_net::tls::Tls;
+use byzsgd_net::transport::{Limits, Local, Tcp};
+use byzsgd_net::wire::{Hello, PROTOCOL_VERSION};
+use byzsgd_net::{id, journal::Journal};
+use tokio_util::sync::CancellationToken;
+
+use super::simulate::{Options, SimulateArgs, data, resolve_with_net};
+
+/// Arguments of `byzsgd server` and `byzsgd worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// The cluster file (byzsgd launch writes one: OUT/cluster.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// This node: s0, s1, ... for a server, w0, w1, ... for a worker.
+    #[arg(long)]
+    pub id: String,
+    /// A server restarts from its checkpoint (nodes/<id>/checkpoint.bin) and catches up with
+    /// its peers.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// A cluster file, read and checked: what every node of it computes with.
+pub struct Setup {
+    /// The training options.
+    pub opts: Options,
+    /// The `[net]` table.
+    pub net: NetConfig,
+    /// The checked cluster.
+    pub cluster: Cluster,
+    /// The model and data.
+    pub source: ModuleSource<Model, ImageItem>,
+    /// The handshake every node of this cluster sends (but for its name).
+    pub hello: Hello,
+}
+
+/// The settings two nodes must agree on, key by key: the resolved training configuration but
+/// what is each node's own business (where its data is, its device, its threads, its timers,
+/// how often it evaluates) and the simulated network.
+pub fn settings(o: &Options) -> Result<BTreeMap<String, String>> {
+    let v = serde_json::to_value(o)?;
+    let serde_json::Value::Object(map) = v else {
+        bail!("the options are not a table");
+    };
+    const LOCAL: &[&str] = &[
+        "data_dir",
+        "device",
+        "threads",
+        "eval_every",
+        "timers",
+        "network",
+    ];
+    Ok(map
+        .into_iter()
+        .filter(|(k, _)| !LOCAL.contains(&k.as_str()))
+        .map(|(k, v)| (k, v.to_string()))
+        .collect())
+}
+
+/// Reads the cluster file at `path`: the training options and the `[net]` table, checked but
+/// without loading data.
+pub fn read_cluster_file(path: &Path) -> Result<(Options, NetConfig)> {
+    let args = SimulateArgs {
+        config: Some(path.to_path_buf()),
+        ..SimulateArgs::default()
+    };
+    let (opts, net) = resolve_with_net(&args)?;
+    let Some(net) = net else {
+        bail!(
+            "{}: no [net] table (the cluster's name and its nodes' addresses; byzsgd launch \
+             writes a complete cluster file)",
+            path.display()
+        );
+    };
+    let mut table = toml::Table::new();
+    table.insert("net".into(), net);
+    let base = path.parent().unwrap_or(Path::new("."));
+    let net =
+        NetConfig::take(&mut table, base).with_context(|| format!("in {}", path.display()))?;
+    opts.sim
+        .resolve()
+        .with_context(|| format!("in {}", path.display()))?;
+    Ok((opts, net))
+}
+
+/// Reads the cluster file at `path`, with the data and the model.
+pub fn setup(path: &Path) -> Result<Setup> {
+    let (mut opts, net) = read_cluster_file(path)?;
+    let device = parse_device(&opts.device)?;
+    let (split, norm) = data(&opts)?;
+    let (cluster, source) =
+        classifier_source(&opts.model, &split, &norm, &device, opts.sim.clone())?;
+    opts.sim.gather_period = Some(cluster.shape().gather_period);
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        cluster: net.cluster.clone(),
+        node: String::new(),
+        dim: source.dim() as u64,
+        settings: settings(&opts)?,
+        init_hash: model_hash(&source.initial_params()),
+    };
+    Ok(Setup {
+        opts,
+        net,
+        cluster,
+        source,
+        hello,
+    })
+}
+
+impl Setup {
+    /// A hash of everything two nodes must agree on: what a checkpoint is bound to.
+    pub fn config_hash(&self) -> u64 {
+        let mut h = self.hello.init_hash ^ self.hello.dim;
+        for (k, v) in &self.hello.settings {
+            for b in k.bytes().chain(v.bytes()) {
+                h = mix(h.rotate_left(5), u64::from(b) + 1);
+            }
+        }
+        h
+    }
+
+    /// The first honest server: it evaluates the test accuracy as it trains.
+    pub fn evaluator(&self) -> usize {
+        let c = self.cluster.shape();
+        (0..c.n_ps)
+            .find(|&s| !c.is_byzantine(Node::Server(s)))
+            .unwrap_or(0)
+    }
+}
+
+/// The seconds of one timer unit: one gradient, measured (twice, for the noise of a shared
+/// machine), unless the cluster file sets it.
+fn time_unit(net: &NetConfig, source: &mut dyn GradientSource) -> Result<Duration> {
+    if let Some(t) = net.time_unit {
+        return Ok(Duration::from_secs_f64(t.max(1e-3)));
+    }
+    let params = source.initial_params();
+    let t = Instant::now();
+    source.gradient(0, 0, &params)?;
+    Ok((2 * t.elapsed()).max(Duration::from_millis(5)))
+}
+
+fn logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs `byzsgd server` (`role` "server") or `byzsgd worker` (`role` "worker").
+pub fn run(args: &NodeArgs, role: &str, out: &mut impl std::io::Write) -> Result<()> {
+    logs();
+    let me = id::parse(&args.id)?;
+    match (role, me) {
+        ("server", Node::Server(_)) | ("worker", Node::Worker(_)) => {}
+        _ => bail!(
+            "--id {}: a {role} is s0, s1, ... (servers) or w0, w1, ... (workers) as the command says",
+            args.id
+        ),
+    }
+    if args.resume && role != "server" {
+        bail!("--resume is for servers (a worker restarts from the servers' models)");
+    }
+    let s = setup(&args.config)?;
+    let c = s.cluster.shape();
+    let in_range = match me {
+        Node::Server(i) => i < c.n_ps,
+        Node::Worker(i) => i < c.n_w,
+    };
+    if !in_range {
+        bail!(
+            "--id {}: the cluster has {} servers and {} workers",
+            args.id,
+            c.n_ps,
+            c.n_w
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let finished = runtime.block_on(run_node(s, me, args.resume))?;
+    writeln!(
+        out,
+        "{} {} at step {}",
+        args.id,
+        if finished.completed {
+            "finished"
+        } else {
+            "stopped"
+        },
+        finished.step
+    )?;
+    Ok(())
+}
+
+async fn run_node(s: Setup, me: Node, resume: bool) -> Result<byzsgd_net::runner::Finished> {
+    let (config_hash, evaluator) = (s.config_hash(), s.evaluator());
+    let Setup {
+        opts,
+        net,
+        cluster,
+        source,
+        mut hello,
+    } = s;
+    let name = id::name(me);
+    hello.node = name.clone();
+    let dim = source.dim();
+    let tls = Tls::load(&net.cert_paths(me), &net.cluster)?;
+    let mut source: Box<dyn GradientSource> = Box::new(source);
+    let unit = time_unit(&net, source.as_mut())?;
+    let shape = cluster.shape();
+    let dir = net.node_dir(me);
+    let journal = Journal::open(&dir)?;
+    let checkpoint = matches!(me, Node::Server(_)).then(|| Checkpointing {
+        path: dir.join("checkpoint.bin"),
+        every: net.checkpoint_every,
+        owner: Owner {
+            cluster: net.cluster.clone(),
+            node: name.clone(),
+            config_hash,
+        },
+    });
+    let init = source.initial_params();
+    let machine = match me {
+        Node::Server(i) => {
+            let snapshot = match (&checkpoint, resume) {
+                (Some(c), true) => Some(byzsgd_net::checkpoint::read(&c.path, &c.owner)?),
+                _ => None,
+            };
+            Machine::Server(if resume {
+                cluster.restarted_server(i, init, snapshot)?
+            } else {
+                cluster.server(i, init)?
+            })
+        }
+        Node::Worker(i) => Machine::Worker(cluster.worker(i, dim)?),
+    };
+    // Servers dial everyone; workers dial the servers.
+    let peers = cluster
+        .nodes()
+        .filter(|&p| p != me && (matches!(me, Node::Server(_)) || matches!(p, Node::Server(_))))
+        .map(|p| Ok((p, net.address(p)?)))
+        .collect::<byzsgd_net::Result<Vec<_>>>()?;
+    let listen = match &net.listen {
+        Some(a) => a.clone(),
+        None => net.address(me)?,
+    };
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let bound = listener.local_addr()?;
+    std::fs::write(dir.join("listening"), format!("{bound}\n"))?;
+    tracing::info!("{name} listening on {bound}; time unit {unit:?}");
+    let evaluates = me == Node::Server(evaluator);
+    let run = NodeRun {
+        local: Local {
+            me,
+            tls,
+            hello,
+            limits: Limits::for_dim(dim),
+        },
+        byzantine: cluster.is_byzantine(me),
+        machine,
+        shape,
+        source: (matches!(me, Node::Worker(_)) || evaluates).then_some(source),
+        steps: opts.sim.steps,
+        eval_every: Some(opts.sim.eval_every),
+        timers: WallTimers::scaled(opts.sim.timers, unit),
+        peers,
+        linger: Duration::from_secs_f64(net.linger),
+        executor: Executor::Thread,
+        checkpoint,
+        journal: Some(journal),
+    };
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping");
+        signal.cancel();
+    });
+    Ok(run.run(Tcp, listener, stop).await?)
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
