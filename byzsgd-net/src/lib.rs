@@ -16,6 +16,7 @@
 //! | [`journal`] | what a node writes as it runs, and [`journal::merge`] for a whole cluster's |
 //! | [`checkpoint`] | a server's checkpoint file: atomic, checked, refused when torn or foreign |
 //! | [`config`] | the `[net]` table of a cluster file: the cluster's name, nodes, addresses, certificates |
+//! | [`memnet`] | an in-memory network for tests: the whole transport over duplex pipes |
 //! | [`id`] | node names (`s3`, `w0`) and their DNS names |
 //!
 //! The transport is generic over the byte stream ([`transport::Connect`],
@@ -27,6 +28,7 @@ pub mod config;
 pub mod framing;
 pub mod id;
 pub mod journal;
+pub mod memnet;
 pub mod runner;
 pub mod tls;
 pub mod transport;

@@ -491,7 +491,7 @@ impl NodeRun {
                     };
                     d.on_input(input)?;
                 }
-                d.drain(linger).await;
+                drain(d.outboxes.values().cloned().collect(), linger).await;
                 d.end()
             }
             // The state machine on a thread of the blocking pool: its aggregations never hold
@@ -507,7 +507,7 @@ impl NodeRun {
                         };
                         d.on_input(input)?;
                     }
-                    handle.block_on(d.drain(linger));
+                    handle.block_on(drain(d.outboxes.values().cloned().collect(), linger));
                     d.end()
                 })
                 .await
@@ -533,14 +533,6 @@ impl Driver {
         Some((since + linger).saturating_duration_since(Instant::now()))
     }
 
-    /// Lets the queues drain, for at most `linger` (5 s at most).
-    async fn drain(&self, linger: Duration) {
-        let until = Instant::now() + linger.min(Duration::from_secs(5));
-        while self.outboxes.values().any(|o| o.pending() > 0) && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
     fn end(mut self) -> Result<Finished> {
         self.write_checkpoint()?;
         let params = self.final_outputs()?;
@@ -550,6 +542,14 @@ impl Driver {
             counts: self.counts,
             params,
         })
+    }
+}
+
+/// Lets the queues drain, for at most `linger` (5 s at most).
+async fn drain(outboxes: Vec<Outbox>, linger: Duration) {
+    let until = Instant::now() + linger.min(Duration::from_secs(5));
+    while outboxes.iter().any(|o| o.pending() > 0) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -29,6 +29,7 @@ use byzsgd_core::protocol::{Event, Message, Node};
 use futures_util::SinkExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::{client, server};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
@@ -184,7 +185,7 @@ async fn read_hello<R: AsyncRead + Unpin>(r: &mut R, deadline: Duration) -> Resu
 
 /// Dials `peer` over `stream`: TLS (its certificate must name `peer`), our hello, its hello.
 /// Returns the stream, ready for frames.
-pub async fn dial<S>(local: &Local, stream: S, peer: Node) -> Result<impl AsyncRead + AsyncWrite>
+pub async fn dial<S>(local: &Local, stream: S, peer: Node) -> Result<client::TlsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -215,7 +216,7 @@ where
 
 /// Accepts a dialler over `stream`: TLS (its certificate must chain to the CA), its hello (its
 /// certificate must name the node it claims), our hello. Returns who it is and the stream.
-pub async fn accept<S>(local: &Local, stream: S) -> Result<(Node, impl AsyncRead + AsyncWrite)>
+pub async fn accept<S>(local: &Local, stream: S) -> Result<(Node, server::TlsStream<S>)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {

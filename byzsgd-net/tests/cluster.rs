@@ -1,0 +1,180 @@
+//! Whole clusters of real nodes (TLS, handshakes, framing, the runner) on the in-memory network:
+//! they train to the end in both modes with a Byzantine server and Byzantine workers, and a
+//! hand-made Byzantine worker that sends every kind of bad message does not stop them.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use byzsgd_core::protocol::{Event, Message, Node};
+use byzsgd_net::framing::codec;
+use byzsgd_net::journal::Entry;
+use byzsgd_net::memnet::MemNet;
+use byzsgd_net::transport::{Input, dial, serve};
+use byzsgd_net::wire::{encode_message, frame_limit};
+use common::*;
+use futures_util::SinkExt;
+use tokio_util::codec::FramedWrite;
+
+fn counts(dir: &std::path::Path, node: Node) -> std::collections::BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(dir.join(byzsgd_net::id::name(node)).join("journal.jsonl"))
+        .expect("a journal");
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Ok(Entry::Count { what, .. }) = serde_json::from_str(line) {
+            *out.entry(what).or_default() += 1;
+        }
+    }
+    out
+}
+
+async fn trains_to_the_end(mode: &str) {
+    let steps = 40;
+    let cluster = spec(mode, steps).resolve().expect("a valid cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = MemNet::new();
+    let done = run_all(
+        &cluster,
+        &net,
+        steps,
+        dir.path(),
+        &[],
+        Duration::from_secs(120),
+    )
+    .await;
+    let start = distance(&[0.0; DIM]);
+    for s in 0..4 {
+        let f = &done[&Node::Server(s)];
+        assert!(f.completed, "s{s} stopped at step {}", f.step);
+        let d = distance(f.params.as_ref().expect("a server's params"));
+        assert!(
+            d < 0.2 * start,
+            "{mode}: s{s} ends {d} from the optimum (start {start})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_cluster_trains_to_the_end_with_byzantine_nodes() {
+    trains_to_the_end("async").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_cluster_trains_to_the_end_with_byzantine_nodes() {
+    trains_to_the_end("sync").await;
+}
+
+/// Worker w0 (Byzantine) is a hand-made peer with its real certificate: to every server, for
+/// every step, it sends a NaN gradient, one of the wrong dimension, one under step 2^64 − 1,
+/// then two different gradients for the step (equivocation; the second also a replay of the
+/// first's step). Every one is refused by the core, recorded against w0, and the honest
+/// servers train on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_sending_every_bad_message_does_not_stop_the_cluster() {
+    let steps = 30;
+    let cluster = spec("async", steps).resolve().expect("a valid cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = MemNet::new();
+    let w0 = Node::Worker(0);
+    // The attacker listens as w0, so it hears the servers' models and attacks each step as it
+    // comes.
+    let (tx, mut heard) = tokio::sync::mpsc::channel(1024);
+    tokio::spawn(serve(net.listen(&addr(w0)), local(w0), tx));
+    let attacker = {
+        let net = net.clone();
+        tokio::spawn(async move {
+            let me = local(w0);
+            let mut sinks = Vec::new();
+            for s in 0..5 {
+                let server = Node::Server(s);
+                let stream = loop {
+                    if let Ok(pipe) = net.pipe(&addr(server), "w0") {
+                        break dial(&me, pipe, server).await.expect("w0 is w0");
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                };
+                sinks.push(FramedWrite::new(stream, codec(frame_limit(DIM))));
+            }
+            let mut attacked = std::collections::BTreeSet::new();
+            let mut refused = 0;
+            while let Ok(Some(input)) =
+                tokio::time::timeout(Duration::from_secs(5), heard.recv()).await
+            {
+                let Input::Event(Event::Received {
+                    msg: Message::Model { step, .. },
+                    ..
+                }) = input
+                else {
+                    continue;
+                };
+                if !attacked.insert(step) {
+                    continue;
+                }
+                let bad = [
+                    Message::Gradient {
+                        step,
+                        grad: Arc::new(vec![f32::NAN; DIM]),
+                    },
+                    Message::Gradient {
+                        step,
+                        grad: Arc::new(vec![1.0; DIM + 1]),
+                    },
+                    Message::Gradient {
+                        step: u64::MAX,
+                        grad: Arc::new(vec![1.0; DIM]),
+                    },
+                    Message::Gradient {
+                        step,
+                        grad: Arc::new(vec![1e6; DIM]),
+                    },
+                    Message::Gradient {
+                        step,
+                        grad: Arc::new(vec![-1e6; DIM]),
+                    },
+                ];
+                for sink in &mut sinks {
+                    for m in &bad {
+                        if sink
+                            .send(bytes::Bytes::from(encode_message(m)))
+                            .await
+                            .is_err()
+                        {
+                            refused += 1;
+                        }
+                    }
+                }
+            }
+            (attacked.len(), refused)
+        })
+    };
+    let done = run_all(
+        &cluster,
+        &net,
+        steps,
+        dir.path(),
+        &[w0],
+        Duration::from_secs(120),
+    )
+    .await;
+    let (attacked, _) = attacker.await.expect("the attacker ran");
+    assert!(
+        attacked as u64 >= steps / 2,
+        "the attacker attacked {attacked} steps only"
+    );
+    let start = distance(&[0.0; DIM]);
+    for s in 0..4 {
+        let f = &done[&Node::Server(s)];
+        assert!(f.completed, "s{s} stopped at step {}", f.step);
+        let p = f.params.as_ref().expect("params");
+        assert!(p.iter().all(|x| x.is_finite()), "s{s}: a non-finite model");
+        assert!(distance(p) < 0.3 * start, "s{s} ends {} away", distance(p));
+        let c = counts(dir.path(), Node::Server(s));
+        for what in ["refused: non-finite values", "refused: wrong dimension"] {
+            assert!(
+                c.get(what).copied().unwrap_or(0) > 0,
+                "s{s} counted no {what:?}: {c:?}"
+            );
+        }
+    }
+}
