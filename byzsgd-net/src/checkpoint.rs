@@ -52,6 +52,18 @@ pub fn write(path: &Path, owner: &Owner, snapshot: &ServerSnapshot) -> Result<()
     f.sync_all().map_err(io)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(io)?;
+    // The rename itself survives a power loss once the folder is synced.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
     Ok(())
 }
 

@@ -1,22 +1,79 @@
 //! Frames on a byte stream: `LengthDelimitedCodec` (4-byte big-endian length, then the frame)
 //! with a maximum set on both ends. A length prefix over the maximum is refused as soon as the
-//! prefix is read, before anything is allocated for the frame; a peer whose frame has started
-//! but not finished within the frame deadline is cut off ([`read_frame`]).
+//! prefix is read, before anything is reserved for the frame; a frame within it has its length
+//! reserved once its prefix arrived, so a connection holds at most one frame limit. A peer whose
+//! frame has started (from its first prefix byte) but not finished within the frame deadline is
+//! cut off ([`read_frame`]), and a stream that ends inside a frame is an error, not a close.
 
+use std::io;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::AsyncRead;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Encoder, FramedRead, LengthDelimitedCodec};
+
+/// `LengthDelimitedCodec` that knows whether a frame is under way: the inner codec consumes a
+/// frame's prefix before its body arrives, so an empty read buffer does not mean "between
+/// frames".
+#[derive(Debug)]
+pub struct FrameCodec {
+    inner: LengthDelimitedCodec,
+    in_frame: bool,
+}
+
+impl FrameCodec {
+    /// Whether some of a frame has arrived but not all of it.
+    pub fn in_frame(&self) -> bool {
+        self.in_frame
+    }
+}
 
 /// A codec for frames of at most `limit` bytes.
-pub fn codec(limit: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .max_frame_length(limit)
-        .new_codec()
+pub fn codec(limit: usize) -> FrameCodec {
+    FrameCodec {
+        inner: LengthDelimitedCodec::builder()
+            .length_field_length(4)
+            .max_frame_length(limit)
+            .new_codec(),
+        in_frame: false,
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
+        let before = src.len();
+        let frame = self.inner.decode(src)?;
+        self.in_frame = match &frame {
+            // What is left belongs to the next frame.
+            Some(_) => !src.is_empty(),
+            None => self.in_frame || before > 0,
+        };
+        Ok(frame)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
+        match self.decode(src)? {
+            Some(f) => Ok(Some(f)),
+            None if self.in_frame => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the stream ended inside a frame",
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Encoder<Bytes> for FrameCodec {
+    type Error = io::Error;
+
+    fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> io::Result<()> {
+        self.inner.encode(frame, dst)
+    }
 }
 
 /// Why no frame came.
@@ -39,20 +96,20 @@ const TICK: Duration = Duration::from_millis(100);
 /// The next frame from `reader`. Waiting between frames has no deadline (an idle peer is fine);
 /// once a frame's first byte has arrived, the rest must follow within `deadline`.
 pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut FramedRead<R, LengthDelimitedCodec>,
+    reader: &mut FramedRead<R, FrameCodec>,
     deadline: Duration,
 ) -> Result<BytesMut, FrameError> {
     let mut started: Option<Instant> = None;
     loop {
-        if reader.read_buffer().is_empty() {
-            started = None;
-        } else {
+        if reader.decoder().in_frame() || !reader.read_buffer().is_empty() {
             let t = *started.get_or_insert_with(Instant::now);
             if t.elapsed() > deadline {
                 return Err(FrameError::Deadline(deadline));
             }
+        } else {
+            started = None;
         }
-        // `next` is cancel-safe: what it read stays in the reader's buffer.
+        // `next` is cancel-safe: what it read stays in the reader's buffer and codec.
         tokio::select! {
             frame = reader.next() => return match frame {
                 Some(Ok(f)) => Ok(f),

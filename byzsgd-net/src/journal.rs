@@ -81,6 +81,9 @@ pub enum Entry {
         /// filter rejected, a malformed message, a peer's fault on the wire; not a late one).
         #[serde(default)]
         rejected: bool,
+        /// How many times, at this step.
+        #[serde(default = "one")]
+        n: usize,
     },
     /// The node finished at `step`.
     Finished {
@@ -89,6 +92,10 @@ pub enum Entry {
         /// Unix time, seconds.
         unix: f64,
     },
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Unix time now, in seconds.
@@ -313,13 +320,14 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
                     step,
                     what,
                     rejected,
+                    n,
                     ..
                 } => {
-                    *counts.entry(what.clone()).or_default() += 1;
+                    *counts.entry(what.clone()).or_default() += n;
                     if *rejected {
-                        rejected_total += 1;
+                        rejected_total += n;
                         let mut r = row(&mut rows, *step);
-                        r.rejected += 1;
+                        r.rejected += n;
                         rows.insert(*step, r);
                     }
                 }

@@ -211,6 +211,9 @@ struct Driver {
     last_checkpoint: u64,
     journal: Option<Journal>,
     counts: BTreeMap<String, usize>,
+    /// Counts of `pending_step` not yet in the journal.
+    pending: BTreeMap<(String, Option<Node>, bool), usize>,
+    pending_step: Option<u64>,
     finished: bool,
     finished_at: Option<Instant>,
 }
@@ -225,14 +228,30 @@ impl Driver {
         }
     }
 
+    /// Counts `what` at `step`; the journal gets one line per step and kind (and peer), so a
+    /// flood of refused messages cannot flood the disk.
     fn count(&mut self, step: u64, what: String, peer: Option<Node>, rejected: bool) {
         *self.counts.entry(what.clone()).or_default() += 1;
-        self.journal(Entry::Count {
-            step,
-            what,
-            peer: peer.map(id::name),
-            rejected,
-        });
+        if self.pending_step != Some(step) {
+            self.flush_counts();
+            self.pending_step = Some(step);
+        }
+        *self.pending.entry((what, peer, rejected)).or_default() += 1;
+    }
+
+    fn flush_counts(&mut self) {
+        let Some(step) = self.pending_step.take() else {
+            return;
+        };
+        for ((what, peer, rejected), n) in std::mem::take(&mut self.pending) {
+            self.journal(Entry::Count {
+                step,
+                what,
+                peer: peer.map(id::name),
+                rejected,
+                n,
+            });
+        }
     }
 
     /// Handles one input.
@@ -346,8 +365,10 @@ impl Driver {
                     .eval_every
                     .is_some_and(|e| (e > 0 && (step + 1) % e == 0) || step + 1 == self.steps);
                 if last && sample && !self.byzantine {
-                    if let Some(j) = &self.journal {
-                        j.model(step, &params)?;
+                    if let Some(j) = &self.journal
+                        && let Err(e) = j.model(step, &params)
+                    {
+                        tracing::error!("writing the model of step {step}: {e}");
                     }
                     if let Some(source) = &self.source {
                         let acc = source.lock().expect("not poisoned").evaluate(&params)?;
@@ -376,6 +397,7 @@ impl Driver {
         if !self.finished && step >= self.steps {
             self.finished = true;
             self.write_checkpoint()?;
+            self.flush_counts();
             self.journal(Entry::Finished {
                 step,
                 unix: unix_now(),
@@ -385,12 +407,16 @@ impl Driver {
         Ok(())
     }
 
+    /// Writes the checkpoint; a failure (a full disk) is logged, not fatal: the node trains on
+    /// and tries again at the next checkpoint.
     fn write_checkpoint(&mut self) -> Result<()> {
         let (Some(c), Machine::Server(s)) = (&self.checkpoint, &self.machine) else {
             return Ok(());
         };
-        checkpoint::write(&c.path, &c.owner, &s.snapshot())?;
         self.last_checkpoint = s.step();
+        if let Err(e) = checkpoint::write(&c.path, &c.owner, &s.snapshot()) {
+            tracing::error!("{e}");
+        }
         Ok(())
     }
 
@@ -407,7 +433,8 @@ impl Driver {
     }
 }
 
-/// What a finished node still takes: requests for what it already sent, reconnections, timers.
+/// What a finished node still takes: requests for what it already sent, and reconnections (its
+/// timers and any new vectors are dropped: it trains no more).
 fn lingering_takes(e: &Event) -> bool {
     matches!(
         e,
@@ -444,7 +471,9 @@ impl NodeRun {
             mut journal,
         } = self;
         let me = local.me;
-        let (tx, mut rx) = mpsc::channel::<Input>(256);
+        // Two inputs per peer, and room for timers and gradients: what one peer can hold here is
+        // bounded, and the readers wait (TCP pushes back) while the node is busy.
+        let (tx, mut rx) = mpsc::channel::<Input>(2 * peers.len() + 16);
         tokio::spawn(serve(acceptor, local.clone(), tx.clone()));
         let outboxes: BTreeMap<Node, Outbox> = peers
             .into_iter()
@@ -479,6 +508,8 @@ impl NodeRun {
             last_checkpoint,
             journal,
             counts: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            pending_step: None,
             finished: false,
             finished_at: None,
         };
@@ -534,6 +565,7 @@ impl Driver {
     }
 
     fn end(mut self) -> Result<Finished> {
+        self.flush_counts();
         self.write_checkpoint()?;
         let params = self.final_outputs()?;
         Ok(Finished {
@@ -565,10 +597,15 @@ async fn recv(
             None => std::future::pending().await,
         }
     };
+    if wait == Some(Duration::ZERO) {
+        return None;
+    }
+    // The linger before the inputs: a peer that keeps the channel busy cannot keep a finished
+    // node alive.
     tokio::select! {
         biased;
         _ = stop.cancelled() => None,
-        i = rx.recv() => i,
         _ = linger => None,
+        i = rx.recv() => i,
     }
 }

@@ -46,6 +46,8 @@ pub struct Limits {
     pub frame_limit: usize,
     /// Connections in the handshake at once.
     pub max_handshakes: usize,
+    /// Of those, from one source address (so one host cannot take every slot).
+    pub max_handshakes_per_source: usize,
     /// TLS and hellos must be done within this.
     pub handshake_deadline: Duration,
     /// A frame that started must finish within this.
@@ -63,8 +65,9 @@ impl Limits {
     pub fn for_dim(dim: usize) -> Self {
         Self {
             frame_limit: wire::frame_limit(dim),
-            max_handshakes: 32,
-            handshake_deadline: Duration::from_secs(10),
+            max_handshakes: 64,
+            max_handshakes_per_source: 16,
+            handshake_deadline: Duration::from_secs(5),
             frame_deadline: Duration::from_secs(30),
             queue: 64,
             backoff_min: Duration::from_millis(50),
@@ -196,7 +199,7 @@ where
         let theirs = read_hello(&mut tls, limits.handshake_deadline).await?;
         if theirs.node != id::name(peer) {
             return Err(NetError::Auth(format!(
-                "dialled {} but it says it is {}",
+                "dialled {} but it says it is {:?}",
                 id::name(peer),
                 theirs.node
             )));
@@ -234,7 +237,7 @@ where
         write_hello(&mut tls, &local.hello).await?;
         if let Some(diff) = local.hello.mismatch(&theirs) {
             return Err(NetError::Mismatch(format!(
-                "{} trains differently: {diff}",
+                "{:?} trains differently: {diff}",
                 theirs.node
             )));
         }
@@ -261,7 +264,8 @@ pub async fn read_messages<R: AsyncRead + Unpin>(
             // The peer went away between frames (a crash or a restart, with or without TLS's
             // close_notify): not misbehaviour.
             Err(FrameError::Io(e))
-                if frames.read_buffer().is_empty()
+                if !frames.decoder().in_frame()
+                    && frames.read_buffer().is_empty()
                     && matches!(
                         e.kind(),
                         io::ErrorKind::UnexpectedEof
@@ -288,6 +292,52 @@ pub async fn read_messages<R: AsyncRead + Unpin>(
     }
 }
 
+/// The host part of `addr` (`ip` of `ip:port`).
+fn source_of(addr: &str) -> String {
+    addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_string()
+}
+
+/// A handshake slot: one of the node's, and one of its source's.
+struct Handshake {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    per_source: Arc<Mutex<HashMap<String, usize>>>,
+    source: String,
+}
+
+impl Handshake {
+    fn take(
+        all: &Arc<Semaphore>,
+        per_source: &Arc<Mutex<HashMap<String, usize>>>,
+        source: &str,
+        limits: &Limits,
+    ) -> Option<Self> {
+        let slot = all.clone().try_acquire_owned().ok()?;
+        let mut counts = per_source.lock().expect("not poisoned");
+        let n = counts.entry(source.to_string()).or_default();
+        if *n >= limits.max_handshakes_per_source {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            _slot: slot,
+            per_source: per_source.clone(),
+            source: source.to_string(),
+        })
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        let mut counts = self.per_source.lock().expect("not poisoned");
+        if let Some(n) = counts.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.source);
+            }
+        }
+    }
+}
+
 /// Per peer seen so far: its live connection's number and how to close it (`None`: it has
 /// none now).
 type LiveConnections = HashMap<Node, Option<(u64, CancellationToken)>>;
@@ -296,6 +346,7 @@ type LiveConnections = HashMap<Node, Option<(u64, CancellationToken)>>;
 /// live connection per peer, and their messages into `inputs`. Runs until `inputs` closes.
 pub async fn serve<A: Accept>(mut acceptor: A, local: Local, inputs: mpsc::Sender<Input>) {
     let handshakes = Arc::new(Semaphore::new(local.limits.max_handshakes));
+    let per_source: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let live: Arc<Mutex<LiveConnections>> = Arc::default();
     let mut next_conn = 0u64;
     loop {
@@ -310,7 +361,8 @@ pub async fn serve<A: Accept>(mut acceptor: A, local: Local, inputs: mpsc::Sende
             },
             _ = inputs.closed() => return,
         };
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+        let source = source_of(&addr);
+        let Some(permit) = Handshake::take(&handshakes, &per_source, &source, &local.limits) else {
             tracing::warn!("{addr}: too many connections in the handshake; closed");
             continue;
         };
@@ -410,9 +462,12 @@ pub fn spawn_dialler<C: Connect>(
         // A message taken from the queue but not yet written survives a reconnection.
         let mut carry: Option<Message> = None;
         loop {
-            let stream = match connect.connect(addr.clone()).await {
-                Ok(s) => dial(&local, s, peer).await,
-                Err(e) => Err(NetError::Io(e)),
+            let connected =
+                tokio::time::timeout(limits.handshake_deadline, connect.connect(addr.clone()));
+            let stream = match connected.await {
+                Ok(Ok(s)) => dial(&local, s, peer).await,
+                Ok(Err(e)) => Err(NetError::Io(e)),
+                Err(_) => Err(NetError::Handshake("connecting took too long".into())),
             };
             let stream = match stream {
                 Ok(s) => s,
@@ -430,7 +485,7 @@ pub fn spawn_dialler<C: Connect>(
                     continue;
                 }
             };
-            backoff = limits.backoff_min;
+            let up = tokio::time::Instant::now();
             if !first {
                 let event = Event::Connected { peer };
                 if inputs.send(Input::Event(event)).await.is_err() {
@@ -458,12 +513,21 @@ pub fn spawn_dialler<C: Connect>(
                     },
                 };
                 let frame = wire::encode_message(&msg);
-                if sink.send(bytes(frame)).await.is_err() {
+                // A peer that stops reading (or a dead path) must not hold the queue forever.
+                let sent = tokio::time::timeout(limits.frame_deadline, sink.send(bytes(frame)));
+                if !matches!(sent.await, Ok(Ok(()))) {
                     carry = Some(msg);
                     break;
                 }
                 pending.fetch_sub(1, Ordering::SeqCst);
             }
+            // Dial again after the backoff; it starts over only after a connection that
+            // lasted, so a peer that accepts and drops at once cannot make us spin.
+            if up.elapsed() >= limits.backoff_max {
+                backoff = limits.backoff_min;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(limits.backoff_max);
         }
     });
     outbox

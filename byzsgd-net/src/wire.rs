@@ -61,9 +61,10 @@ impl Hello {
             ));
         }
         if self.cluster != peer.cluster {
+            let theirs: String = peer.cluster.chars().take(200).collect();
             diffs.push(format!(
-                "cluster: ours {:?}, theirs {:?}",
-                self.cluster, peer.cluster
+                "cluster: ours {:?}, theirs {theirs:?}",
+                self.cluster
             ));
         }
         if self.dim != peer.dim {
@@ -77,7 +78,19 @@ impl Hello {
         for k in keys {
             let (a, b) = (self.settings.get(k), peer.settings.get(k));
             if a != b {
-                let show = |v: Option<&String>| v.map_or("(unset)".to_string(), |v| v.clone());
+                // Their values are a peer's words: printed escaped, and bounded.
+                let show = |v: Option<&String>| {
+                    v.map_or("(unset)".to_string(), |v| {
+                        let v: String = v.chars().take(200).collect();
+                        v.escape_debug().to_string()
+                    })
+                };
+                let k: String = k
+                    .chars()
+                    .take(100)
+                    .collect::<String>()
+                    .escape_debug()
+                    .to_string();
                 diffs.push(format!("{k}: ours {}, theirs {}", show(a), show(b)));
             }
         }

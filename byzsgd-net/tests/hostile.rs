@@ -164,6 +164,33 @@ async fn a_frame_that_stalls_is_cut_at_its_deadline() {
     drop(s);
 }
 
+/// The codec consumes a frame's length prefix before its body arrives: a prefix alone is a
+/// frame under way, with its deadline (before the fix, the empty read buffer looked like "between
+/// frames" and this connection hung forever with a frame limit reserved).
+#[tokio::test]
+async fn a_length_prefix_alone_is_a_frame_under_way() {
+    let (net, mut rx) = listening(None);
+    let mut s = connect(&net, &local(W0)).await.unwrap();
+    s.write_all(&100u32.to_be_bytes()).await.unwrap();
+    s.flush().await.unwrap();
+    let (peer, f) = fault(&mut rx).await;
+    assert_eq!(peer, W0);
+    assert!(format!("{f:?}").contains("did not finish"), "{f:?}");
+    // And a prefix followed by the end of the stream is a truncated frame, not a clean close.
+    let mut s = connect(&net, &local(W0)).await.unwrap();
+    s.write_all(&100u32.to_be_bytes()).await.unwrap();
+    s.shutdown().await.unwrap();
+    loop {
+        match fault(&mut rx).await {
+            (W0, Fault::Frame(text)) => {
+                assert!(text.contains("inside a frame"), "{text}");
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_second_hello_is_refused() {
     let (net, mut rx) = listening(None);
