@@ -1,0 +1,322 @@
+//! `byzsgd launch`, `server`, `worker`, `keygen` and `report` end to end: whole clusters as
+//! separate processes over mutual TLS on loopback, on the real Fashion-MNIST (Debian's
+//! `dataset-fashion-mnist`). The runs share two cores, so the tests take turns.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One cluster at a time: each is a dozen processes.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("byzsgd-net-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn byzsgd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+        .args(args)
+        .output()
+        .expect("the byzsgd binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+fn accuracy(dir: &Path) -> f64 {
+    summary(dir)["final_test_accuracy"]
+        .as_f64()
+        .expect("an accuracy")
+}
+
+/// The acceptance run of issue 11: Fashion-MNIST, mlp, 500 steps, 5 servers (1 equivocating),
+/// 7 workers (2 running ALIE from their own data), as processes over TLS, ends within 3 points
+/// of the simulator with the same settings (whose run must reach 80%), in both modes.
+#[test]
+fn a_launched_cluster_matches_the_simulator_in_both_modes() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    for mode in ["async", "sync"] {
+        let common = [
+            "--dataset",
+            "fashion-mnist",
+            "--model",
+            "mlp",
+            "--steps",
+            "500",
+            "--mode",
+            mode,
+            "--quiet",
+        ];
+        let sim = scratch(&format!("sim-{mode}"));
+        let mut args = vec![
+            "simulate",
+            "--attack-own-data",
+            "--out",
+            sim.to_str().unwrap(),
+        ];
+        args.extend_from_slice(&common);
+        let o = byzsgd(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let net = scratch(&format!("launch-{mode}"));
+        let mut args = vec!["launch", "--out", net.to_str().unwrap()];
+        args.extend_from_slice(&common);
+        let o = byzsgd(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let (a_sim, a_net) = (accuracy(&sim), accuracy(&net));
+        println!("{mode}: simulate {a_sim:.4}, launch {a_net:.4}");
+        assert!(a_sim >= 0.80, "{mode}: the simulator reached {a_sim}");
+        assert!(
+            (a_sim - a_net).abs() <= 0.03,
+            "{mode}: launch {a_net} against simulate {a_sim}"
+        );
+        // What launch writes.
+        let csv = std::fs::read_to_string(net.join("nodes.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "id,role,byzantine,pid,address");
+        assert_eq!(lines.len(), 13, "{csv}");
+        assert!(lines[5].starts_with("s4,server,true,"), "{csv}");
+        assert!(lines[6].starts_with("w0,worker,true,"), "{csv}");
+        assert!(lines[1].contains(",127.0.0.1:"), "{csv}");
+        for f in [
+            "cluster.toml",
+            "certs/ca.pem",
+            "certs/s3.key",
+            "logs/s3.log",
+            "metrics.csv",
+        ] {
+            assert!(net.join(f).exists(), "{mode}: no {f}");
+        }
+        for f in ["model.bpk", "accuracy.png", "diameter.png"] {
+            assert!(net.join(f).exists(), "{mode}: no {f}");
+        }
+        let s = summary(&net);
+        assert_eq!(s["steps"], 500);
+        assert!(
+            s["model_hash"].as_str().is_some_and(|h| h.len() == 16),
+            "{s}"
+        );
+        let _ = std::fs::remove_dir_all(&sim);
+        let _ = std::fs::remove_dir_all(&net);
+    }
+}
+
+fn journal_step(dir: &Path, node: &str) -> u64 {
+    let text = std::fs::read_to_string(dir.join("nodes").join(node).join("journal.jsonl"))
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "model")
+        .filter_map(|v| v["step"].as_u64())
+        .max()
+        .map_or(0, |s| s + 1)
+}
+
+fn model(dir: &Path, node: &str, step: u64) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(
+        dir.join("nodes")
+            .join(node)
+            .join("models")
+            .join(format!("{step}.f32")),
+    )
+    .ok()?;
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+    )
+}
+
+fn dist(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// An honest server SIGKILLed mid-run: training goes on and finishes; restarted by hand from
+/// its checkpoint (`byzsgd server --resume`), it rejoins, and after the next gather its distance
+/// to the honest replicas' median is at most their largest pairwise distance.
+#[test]
+fn a_killed_server_restarted_with_resume_rejoins() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("kill");
+    let steps = 400;
+    // Models are written every 10 steps; T = 5, so each is after a gather.
+    let mut launch = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+        .args([
+            "launch",
+            "--dataset",
+            "fashion-mnist",
+            "--steps",
+            &steps.to_string(),
+            "--gather-period",
+            "5",
+            "--eval-every",
+            "10",
+            "--quiet",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for s1 to be well into the run.
+    let start = Instant::now();
+    while journal_step(&dir, "s1") < 60 {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let csv = std::fs::read_to_string(dir.join("nodes.csv")).unwrap();
+    let pid = csv
+        .lines()
+        .find(|l| l.starts_with("s1,"))
+        .and_then(|l| l.split(',').nth(3))
+        .unwrap()
+        .to_string();
+    let killed_at = journal_step(&dir, "s1");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let config = dir.join("cluster.toml");
+    let restarted = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+        .args([
+            "server",
+            "--config",
+            config.to_str().unwrap(),
+            "--id",
+            "s1",
+            "--resume",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = launch.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // The restarted server finishes with the others, or at least trains on until they stop.
+    let mut restarted = restarted;
+    let waited = Instant::now();
+    while restarted.try_wait().unwrap().is_none() && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = restarted.kill();
+    let r = restarted.wait_with_output().unwrap();
+    println!("restarted s1: {}", text(&r));
+    let out = text(&o);
+    assert!(
+        out.contains("s1 exited"),
+        "launch did not say s1 died: {out}"
+    );
+    // After the restart, at a step every honest server wrote its model (after a gather):
+    let rejoined = (killed_at..steps)
+        .filter(|s| (s + 1) % 10 == 0)
+        .find(|&s| model(&dir, "s1", s).is_some() && s > killed_at + 10)
+        .unwrap_or_else(|| panic!("s1 wrote no model after its restart at {killed_at}"));
+    let honest: Vec<Vec<f32>> = ["s0", "s2", "s3"]
+        .iter()
+        .map(|n| model(&dir, n, rejoined).expect("the others' models"))
+        .collect();
+    let spread = (0..3)
+        .flat_map(|i| (i + 1..3).map(move |j| (i, j)))
+        .map(|(i, j)| dist(&honest[i], &honest[j]))
+        .fold(0.0, f64::max);
+    let d = honest[0].len();
+    let median: Vec<f32> = (0..d)
+        .map(|k| {
+            let mut v = [honest[0][k], honest[1][k], honest[2][k]];
+            v.sort_by(f32::total_cmp);
+            v[1]
+        })
+        .collect();
+    let s1 = model(&dir, "s1", rejoined).unwrap();
+    let gap = dist(&s1, &median);
+    println!(
+        "killed at {killed_at}, rejoined by {rejoined}: distance {gap:.3e}, spread {spread:.3e}"
+    );
+    assert!(
+        gap <= spread,
+        "s1 is {gap} from the median; the honest spread is {spread}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bad input to a node is refused before it starts, with an error that says what is wrong.
+#[test]
+fn nodes_refuse_bad_ids_and_foreign_or_torn_checkpoints() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("refuse");
+    let o = byzsgd(&[
+        "launch",
+        "--steps",
+        "20",
+        "--eval-every",
+        "0",
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let config = dir.join("cluster.toml");
+    let c = config.to_str().unwrap();
+    let refused = |args: &[&str], says: &str| {
+        let o = byzsgd(args);
+        assert!(!o.status.success(), "{args:?} ran");
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    };
+    refused(&["server", "--config", c, "--id", "w0"], "a server is s0");
+    refused(
+        &["server", "--config", c, "--id", "s9"],
+        "the cluster has 5 servers",
+    );
+    refused(
+        &["worker", "--config", c, "--id", "w1", "--resume"],
+        "--resume is for servers",
+    );
+    refused(&["server", "--config", c, "--id", "s01"], "not a node name");
+    // launch refuses to overwrite a cluster.
+    refused(
+        &["launch", "--out", dir.to_str().unwrap()],
+        "already holds a cluster",
+    );
+    // A torn checkpoint, another node's, and something else entirely.
+    let ck = |n: &str| dir.join("nodes").join(n).join("checkpoint.bin");
+    let whole = std::fs::read(ck("s1")).expect("s1 checkpointed");
+    std::fs::write(ck("s1"), &whole[..whole.len() / 2]).unwrap();
+    refused(&["server", "--config", c, "--id", "s1", "--resume"], "torn");
+    std::fs::copy(ck("s2"), ck("s1")).unwrap();
+    refused(&["server", "--config", c, "--id", "s1", "--resume"], "s2's");
+    std::fs::write(ck("s1"), b"hello").unwrap();
+    refused(
+        &["server", "--config", c, "--id", "s1", "--resume"],
+        "not a byzsgd checkpoint",
+    );
+    // report rebuilds what launch wrote.
+    std::fs::remove_file(dir.join("summary.json")).unwrap();
+    let o = byzsgd(&["report", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(summary(&dir)["steps"], 20);
+    let _ = std::fs::remove_dir_all(&dir);
+}
