@@ -156,7 +156,7 @@ fn a_killed_server_restarted_with_resume_rejoins() {
     let dir = scratch("kill");
     let steps = 400;
     // Models are written every 10 steps; T = 5, so each is after a gather.
-    let mut launch = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+    let launch = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
         .args([
             "launch",
             "--dataset",
@@ -201,7 +201,7 @@ fn a_killed_server_restarted_with_resume_rejoins() {
     );
     std::thread::sleep(Duration::from_millis(500));
     let config = dir.join("cluster.toml");
-    let restarted = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+    let mut restarted = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
         .args([
             "server",
             "--config",
@@ -217,7 +217,6 @@ fn a_killed_server_restarted_with_resume_rejoins() {
     let o = launch.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     // The restarted server finishes with the others, or at least trains on until they stop.
-    let mut restarted = restarted;
     let waited = Instant::now();
     while restarted.try_wait().unwrap().is_none() && waited.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
