@@ -177,13 +177,23 @@ fn floats(b: &[u8]) -> Result<Arc<Vec<f32>>, DecodeError> {
     if !b.len().is_multiple_of(4) {
         return Err(DecodeError::Ragged(b.len()));
     }
-    let mut v = vec![0f32; b.len() / 4];
-    if cfg!(target_endian = "little") {
-        bytemuck::cast_slice_mut::<f32, u8>(&mut v).copy_from_slice(b);
-    } else {
-        for (x, c) in v.iter_mut().zip(b.chunks_exact(4)) {
-            *x = f32::from_le_bytes(c.try_into().expect("chunks of 4"));
-        }
+    let n = b.len() / 4;
+    if cfg!(target_endian = "big") {
+        return Ok(Arc::new(
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ));
+    }
+    // One copy into uninitialised memory, as `to_vec` does (zeroing first, or an element-wise
+    // loop, made decoding 1.3 to 1.6 memcpys; `byzsgd bench wire`).
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    // SAFETY: `v` has room for `n` f32s, that is `b.len()` bytes; the regions do not overlap;
+    // every bit pattern is a valid f32, and on a little-endian machine these bytes are the
+    // f32s in order, so after the copy the first `n` elements are initialised.
+    unsafe {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), v.as_mut_ptr().cast::<u8>(), b.len());
+        v.set_len(n);
     }
     Ok(Arc::new(v))
 }
@@ -242,11 +252,54 @@ impl<'a> Frame<'a> {
 }
 
 /// Encodes `frame` into a new buffer of exactly its size.
+///
+/// A vector is the last field of its frame, and postcard writes a byte string as its varint
+/// length then its bytes: so the frame is encoded with an empty vector (whose length, 0, is its
+/// last byte), that byte is replaced by the real length, and the vector is appended with one
+/// copy (postcard's own writers copy it byte by byte). The same bytes as postcard's, which the
+/// tests check.
 pub fn encode(frame: &Frame<'_>) -> Vec<u8> {
-    let size = postcard::experimental::serialized_size(frame).unwrap_or(0);
-    let mut out = Vec::with_capacity(size);
-    // Serialising into a Vec fails only on allocation failure.
-    postcard::to_io(frame, &mut out).expect("encoding into memory");
+    // Serialising into memory fails only on allocation failure.
+    let plain = |f: &Frame<'_>| postcard::to_stdvec(f).expect("encoding into memory");
+    let empty = Cow::Borrowed(&[][..]);
+    let (head, blob) = match frame {
+        Frame::Hello(_) | Frame::Pull { .. } | Frame::CatchUp { .. } => return plain(frame),
+        Frame::Model { step, params } => (
+            plain(&Frame::Model {
+                step: *step,
+                params: empty,
+            }),
+            params,
+        ),
+        Frame::State {
+            step,
+            gathering,
+            params,
+        } => (
+            plain(&Frame::State {
+                step: *step,
+                gathering: *gathering,
+                params: empty,
+            }),
+            params,
+        ),
+        Frame::Gradient { step, grad } => (
+            plain(&Frame::Gradient {
+                step: *step,
+                grad: empty,
+            }),
+            grad,
+        ),
+    };
+    let mut out = Vec::with_capacity(head.len() + 10 + blob.len());
+    out.extend_from_slice(&head[..head.len() - 1]);
+    let mut n = blob.len();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(blob);
     out
 }
 
@@ -294,6 +347,32 @@ mod tests {
         // A blob of 5 bytes: tag 5 (Gradient), step 7, length 5.
         let ragged = [5u8, 7, 5, 0, 0, 0, 0, 0];
         assert_eq!(decode_message(&ragged), Err(DecodeError::Ragged(5)));
+    }
+
+    #[test]
+    fn the_fast_encoding_is_postcards() {
+        for d in [0usize, 1, 31, 32, 33, 5000, 70_000] {
+            let v = Arc::new((0..d).map(|i| i as f32 - 0.5).collect::<Vec<f32>>());
+            for msg in [
+                Message::Model {
+                    step: 3,
+                    params: v.clone(),
+                },
+                Message::State {
+                    step: u64::MAX,
+                    gathering: true,
+                    params: v.clone(),
+                },
+                Message::Gradient {
+                    step: 300,
+                    grad: v.clone(),
+                },
+                Message::Pull { step: 9 },
+            ] {
+                let f = Frame::message(&msg);
+                assert_eq!(encode(&f), postcard::to_stdvec(&f).unwrap(), "{d}");
+            }
+        }
     }
 
     #[test]

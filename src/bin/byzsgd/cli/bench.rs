@@ -39,6 +39,10 @@ pub enum BenchCommand {
     Throughput(super::bench_overhead::ThroughputArgs),
     /// Steps to a test accuracy of ByzSGD against vanilla SGD.
     Convergence(super::bench_overhead::ConvergenceArgs),
+    /// Encode and decode a gradient frame, against a memcpy of its bytes.
+    Wire(super::bench_net::WireArgs),
+    /// A node's resident memory under slow-loris peers and connections held in the handshake.
+    Loris(super::bench_net::LorisArgs),
 }
 
 /// Output format of `bench aggregators`.
@@ -106,6 +110,8 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         BenchCommand::Flat(a) => super::bench_model::flat(a, out),
         BenchCommand::Throughput(a) => super::bench_overhead::throughput(a, out),
         BenchCommand::Convergence(a) => super::bench_overhead::convergence(a, out),
+        BenchCommand::Wire(a) => super::bench_net::wire(a, out),
+        BenchCommand::Loris(a) => super::bench_net::loris(a, out),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod bench;
 pub mod bench_model;
+pub mod bench_net;
 pub mod bench_overhead;
 pub mod datasets;
 pub mod evaluate;
