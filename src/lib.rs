@@ -8,6 +8,8 @@
 //!   the attacks, the protocol's state machines, the node layer ([`node`]: [`ClusterSpec`], the
 //!   one cluster configuration) and the simulator ([`sim`]).
 //! - [`byzsgd_burn`]: the Burn glue (flat views of a module, gradients, devices).
+//! - [`byzsgd_net`]: the TCP runtime (each node its own process over mutual TLS), as
+//!   `byzsgd launch`, `server` and `worker` drive it.
 //! - [`npy`]: strict `.npy` reading and writing, as `byzsgd aggregate` uses it.
 //!
 //! Each rule has its own resilience bound on the number of inputs `n` for `f` Byzantine ones
@@ -15,6 +17,8 @@
 //! The `byzsgd` command line is the binary of this package, not library API.
 
 pub mod npy;
+
+pub use byzsgd_net;
 
 pub use byzsgd_burn::{
     self, ByzSgd, ModuleSource, Trainable, Trained, check_shape, parse_device, train_classifier,

@@ -88,18 +88,23 @@ pub enum FrameError {
     /// A frame started but did not finish within the deadline (a slow or stalled sender).
     #[error("a frame started but did not finish within {0:?}")]
     Deadline(Duration),
+    /// No frame started within the idle deadline (the peer, or the path to it, is gone).
+    #[error("nothing for {0:?}")]
+    Idle(Duration),
 }
 
 /// How often a reader looks at a frame in progress (the deadline's resolution).
 const TICK: Duration = Duration::from_millis(100);
 
-/// The next frame from `reader`. Waiting between frames has no deadline (an idle peer is fine);
-/// once a frame's first byte has arrived, the rest must follow within `deadline`.
+/// The next frame from `reader`. Between frames it waits at most `idle` (none: for ever); once a
+/// frame's first byte has arrived, the rest must follow within `deadline`.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut FramedRead<R, FrameCodec>,
     deadline: Duration,
+    idle: Option<Duration>,
 ) -> Result<BytesMut, FrameError> {
     let mut started: Option<Instant> = None;
+    let mut waiting = Instant::now();
     loop {
         if reader.decoder().in_frame() || !reader.read_buffer().is_empty() {
             let t = *started.get_or_insert_with(Instant::now);
@@ -107,7 +112,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
                 return Err(FrameError::Deadline(deadline));
             }
         } else {
-            started = None;
+            if started.take().is_some() {
+                waiting = Instant::now();
+            }
+            if let Some(idle) = idle
+                && waiting.elapsed() > idle
+            {
+                return Err(FrameError::Idle(idle));
+            }
         }
         // `next` is cancel-safe: what it read stays in the reader's buffer and codec.
         tokio::select! {

@@ -91,11 +91,22 @@ pub enum Entry {
         step: u64,
         /// Unix time, seconds.
         unix: f64,
+        /// Its peak resident memory so far, bytes (Linux; absent elsewhere).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peak_rss: Option<u64>,
     },
 }
 
 fn one() -> usize {
     1
+}
+
+/// This process's peak resident set size in bytes (`VmHWM`), where the system tells it.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Unix time now, in seconds.
@@ -200,6 +211,8 @@ pub struct Merged {
     pub wall_seconds: f64,
     /// Per node: whether it finished.
     pub finished: BTreeMap<String, bool>,
+    /// Per node that finished on Linux: its peak resident memory, bytes.
+    pub peak_rss: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -265,6 +278,7 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
     let mut counts = BTreeMap::new();
     let mut rejected_total = 0;
     let mut finished = BTreeMap::new();
+    let mut peak_rss = BTreeMap::new();
     let row = |rows: &mut BTreeMap<u64, StepRow>, step: u64| -> StepRow {
         rows.remove(&step).unwrap_or(StepRow {
             step,
@@ -284,11 +298,20 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
             format!("w{i}")
         };
         finished.insert(
-            name,
+            name.clone(),
             log.entries
                 .iter()
                 .any(|e| matches!(e, Entry::Finished { .. })),
         );
+        for e in &log.entries {
+            if let Entry::Finished {
+                peak_rss: Some(b), ..
+            } = e
+            {
+                let peak = peak_rss.entry(name.clone()).or_insert(0);
+                *peak = (*peak).max(*b);
+            }
+        }
         for e in &log.entries {
             if let Entry::Started { unix, .. } = e {
                 start = start.min(*unix);
@@ -383,6 +406,7 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
         final_model,
         wall_seconds: if end > start { end - start } else { 0.0 },
         finished,
+        peak_rss,
     })
 }
 

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{self, Owner};
-use crate::journal::{Entry, Journal, hash_hex, unix_now};
+use crate::journal::{Entry, Journal, hash_hex, peak_rss, unix_now};
 use crate::transport::{Accept, Connect, Input, Local, Outbox, serve, spawn_dialler};
 use crate::{NetError, Result, id};
 
@@ -401,6 +401,7 @@ impl Driver {
             self.journal(Entry::Finished {
                 step,
                 unix: unix_now(),
+                peak_rss: peak_rss(),
             });
             tracing::info!("finished at step {step}");
         }

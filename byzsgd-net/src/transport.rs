@@ -13,7 +13,10 @@
 //! new one replaces the old: the peer restarted or lost it); a frame over the limit or late
 //! ([`Limits::frame_deadline`]) closes the connection, as does a frame that does not decode;
 //! the queue to each peer holds [`Limits::queue`] messages (more are dropped and counted: the
-//! protocol re-sends what matters). A dialler that loses its connection dials again with
+//! protocol re-sends what matters). The dialler pings every [`Limits::keepalive`] and the
+//! listener answers: an end that hears nothing for three takes the connection for dead (a
+//! crashed peer, or a path that silently drops everything, where TCP itself could take a quarter
+//! of an hour to notice) and closes it. A dialler that loses its connection dials again with
 //! exponential backoff; once through, the node gets [`Event::Connected`] and sends again the
 //! current step's messages. Nothing a peer does is an error of the node: it is logged and
 //! recorded against the peer ([`Fault`]).
@@ -27,7 +30,8 @@ use std::time::Duration;
 
 use byzsgd_core::protocol::{Event, Message, Node};
 use futures_util::SinkExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::{client, server};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -58,6 +62,10 @@ pub struct Limits {
     pub backoff_min: Duration,
     /// The longest wait between dials.
     pub backoff_max: Duration,
+    /// A dialler pings every this often and the listener answers; either end that hears nothing
+    /// for three of these takes the connection for dead (a crashed peer, or a path that drops
+    /// everything) and closes it, and the dialler dials again.
+    pub keepalive: Duration,
 }
 
 impl Limits {
@@ -72,6 +80,7 @@ impl Limits {
             queue: 64,
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
+            keepalive: Duration::from_secs(2),
         }
     }
 }
@@ -171,7 +180,7 @@ async fn write_hello<W: AsyncWrite + Unpin>(w: &mut W, hello: &Hello) -> Result<
 
 async fn read_hello<R: AsyncRead + Unpin>(r: &mut R, deadline: Duration) -> Result<Hello> {
     let mut reader = FramedRead::new(r, codec(HELLO_LIMIT));
-    let frame = read_frame(&mut reader, deadline)
+    let frame = read_frame(&mut reader, deadline, Some(deadline))
         .await
         .map_err(|e| NetError::Handshake(format!("reading the hello: {e}")))?;
     // A dialler must not send frames before the listener's hello: anything buffered past the
@@ -248,19 +257,23 @@ where
         .map_err(|_| NetError::Handshake("the handshake took too long".into()))?
 }
 
-/// Reads frames from an authenticated `peer` until the connection ends or misbehaves, handing
-/// each message to the node. Returns why it ended.
-pub async fn read_messages<R: AsyncRead + Unpin>(
-    reader: R,
+/// Reads frames from an authenticated `peer` until the connection ends, goes silent for three
+/// keep-alives, or misbehaves, handing each message to the node and answering each ping. Returns
+/// the peer's fault, if it was one.
+pub async fn read_messages<S: AsyncRead + AsyncWrite>(
+    stream: S,
     peer: Node,
     limits: Limits,
     inputs: &mpsc::Sender<Input>,
 ) -> Option<Fault> {
-    let mut frames = FramedRead::new(reader, codec(limits.frame_limit));
+    let (rd, wr) = tokio::io::split(stream);
+    let mut frames = FramedRead::new(rd, codec(limits.frame_limit));
+    let mut pongs = FramedWrite::new(wr, codec(HELLO_LIMIT));
+    let silence = limits.keepalive * 3;
     loop {
-        let frame = match read_frame(&mut frames, limits.frame_deadline).await {
+        let frame = match read_frame(&mut frames, limits.frame_deadline, Some(silence)).await {
             Ok(f) => f,
-            Err(FrameError::Closed) => return None,
+            Err(FrameError::Closed | FrameError::Idle(_)) => return None,
             // The peer went away between frames (a crash or a restart, with or without TLS's
             // close_notify): not misbehaviour.
             Err(FrameError::Io(e))
@@ -279,6 +292,13 @@ pub async fn read_messages<R: AsyncRead + Unpin>(
         };
         let msg = match wire::decode(&frame) {
             Ok(Frame::Hello(_)) => return Some(Fault::Unexpected),
+            Ok(Frame::Ping) => {
+                let pong = bytes(wire::encode(&Frame::Ping));
+                match tokio::time::timeout(limits.frame_deadline, pongs.send(pong)).await {
+                    Ok(Ok(())) => continue,
+                    _ => return None,
+                }
+            }
             Ok(f) => match f.into_message() {
                 Ok(m) => m,
                 Err(e) => return Some(Fault::Decode(e)),
@@ -493,9 +513,13 @@ pub fn spawn_dialler<C: Connect>(
                 }
             }
             first = false;
-            let (mut rd, wr) = tokio::io::split(stream);
+            let (rd, wr) = tokio::io::split(stream);
             let mut sink = FramedWrite::new(wr, codec(limits.frame_limit));
-            let mut probe = [0u8; 1];
+            // The listener answers pings and says nothing else.
+            let mut pongs = FramedRead::new(rd, codec(HELLO_LIMIT));
+            let mut ping = tokio::time::interval(limits.keepalive);
+            ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut heard = tokio::time::Instant::now();
             loop {
                 let msg = match carry.take() {
                     Some(m) => m,
@@ -507,9 +531,26 @@ pub fn spawn_dialler<C: Connect>(
                                 return;
                             }
                         },
-                        // The listener never writes after its hello: a read that returns
-                        // means the connection is gone.
-                        _ = rd.read(&mut probe) => break,
+                        pong = pongs.next() => match pong.map(|p| p.map(|b| wire::decode(&b).map(|f| matches!(f, Frame::Ping)))) {
+                            Some(Ok(Ok(true))) => {
+                                heard = tokio::time::Instant::now();
+                                continue;
+                            }
+                            // The connection ended, or the listener said something it should not.
+                            _ => break,
+                        },
+                        _ = ping.tick() => {
+                            if heard.elapsed() > limits.keepalive * 3 {
+                                tracing::debug!("{}: silent; dialling again", id::name(peer));
+                                break;
+                            }
+                            let frame = bytes(wire::encode(&Frame::Ping));
+                            let sent = tokio::time::timeout(limits.frame_deadline, sink.send(frame));
+                            if !matches!(sent.await, Ok(Ok(()))) {
+                                break;
+                            }
+                            continue;
+                        }
                     },
                 };
                 let frame = wire::encode_message(&msg);

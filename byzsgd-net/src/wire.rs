@@ -145,6 +145,9 @@ pub enum Frame<'a> {
         #[serde(borrow, with = "serde_bytes")]
         grad: Cow<'a, [u8]>,
     },
+    /// Keep-alive: a dialler sends one every [`keepalive`](crate::transport::Limits::keepalive),
+    /// the listener answers each with one. Not a protocol message.
+    Ping,
 }
 
 /// Why bytes did not decode.
@@ -228,6 +231,7 @@ impl<'a> Frame<'a> {
     pub fn into_message(self) -> Result<Message, DecodeError> {
         Ok(match self {
             Frame::Hello(_) => return Err(DecodeError::Unexpected("handshake")),
+            Frame::Ping => return Err(DecodeError::Unexpected("keep-alive")),
             Frame::Model { step, params } => Message::Model {
                 step,
                 params: floats(&params)?,
@@ -263,7 +267,9 @@ pub fn encode(frame: &Frame<'_>) -> Vec<u8> {
     let plain = |f: &Frame<'_>| postcard::to_stdvec(f).expect("encoding into memory");
     let empty = Cow::Borrowed(&[][..]);
     let (head, blob) = match frame {
-        Frame::Hello(_) | Frame::Pull { .. } | Frame::CatchUp { .. } => return plain(frame),
+        Frame::Hello(_) | Frame::Pull { .. } | Frame::CatchUp { .. } | Frame::Ping => {
+            return plain(frame);
+        }
         Frame::Model { step, params } => (
             plain(&Frame::Model {
                 step: *step,

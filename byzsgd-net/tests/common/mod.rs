@@ -158,6 +158,7 @@ pub fn local(node: Node) -> Local {
         limits: Limits {
             handshake_deadline: Duration::from_secs(2),
             frame_deadline: Duration::from_millis(500),
+            keepalive: Duration::from_millis(300),
             ..Limits::for_dim(DIM)
         },
     }
@@ -189,7 +190,7 @@ pub fn node_run(cluster: &Cluster, node: Node, steps: u64, dir: &Path) -> NodeRu
         eval_every: Some(0),
         timers: WallTimers::scaled(cluster.spec().timers, Duration::from_millis(20)),
         peers,
-        linger: Duration::from_millis(500),
+        linger: Duration::from_secs(3),
         executor: Executor::Inline,
         checkpoint: None,
         journal: Some(Journal::open(&dir.join(id::name(node))).expect("journal")),

@@ -43,6 +43,8 @@ pub enum BenchCommand {
     Wire(super::bench_net::WireArgs),
     /// A node's resident memory under slow-loris peers and connections held in the handshake.
     Loris(super::bench_net::LorisArgs),
+    /// Wall time per step of ByzSGD against vanilla, each a cluster of processes on loopback.
+    Loopback(super::bench_net::LoopbackArgs),
 }
 
 /// Output format of `bench aggregators`.
@@ -112,6 +114,7 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         BenchCommand::Convergence(a) => super::bench_overhead::convergence(a, out),
         BenchCommand::Wire(a) => super::bench_net::wire(a, out),
         BenchCommand::Loris(a) => super::bench_net::loris(a, out),
+        BenchCommand::Loopback(a) => super::bench_net::loopback(a, out),
     }
 }
 

@@ -251,3 +251,162 @@ async fn loris_async(a: &LorisArgs, out: &mut impl Write) -> Result<()> {
     drop(idle);
     Ok(())
 }
+
+/// Arguments of `byzsgd bench loopback`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoopbackArgs {
+    /// The model (random CIFAR-10-shaped images are written for it in the official format).
+    #[arg(long, default_value = "cifarnet")]
+    pub model: String,
+    /// Steps per run; the first 3 and the last are not timed.
+    #[arg(long, default_value_t = 16)]
+    pub steps: u64,
+    /// Minibatch per worker.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Runs of each mode, interleaved; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Where the runs go (default: a temporary folder).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// Seconds per step of a launched run: between the 3rd step and the one before the last.
+fn launched_per_step(dir: &std::path::Path) -> Result<f64> {
+    let csv = std::fs::read_to_string(dir.join("metrics.csv"))?;
+    let wall: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1)?.parse().ok())
+        .collect();
+    let n = wall.len();
+    if n < 5 {
+        bail!("{}: {n} steps recorded", dir.display());
+    }
+    Ok((wall[n - 2] - wall[2]) / (n - 4) as f64)
+}
+
+/// Runs `byzsgd bench loopback`: vanilla, async and sync ByzSGD, each a cluster of processes
+/// over TLS on loopback (`byzsgd launch`), ByzSGD's Byzantine slots following the protocol.
+pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
+    use byzsgd_datasets::{ImageSet, Split, write_cifar10_dir};
+    use byzsgd_models::Model;
+    use rand::{Rng, SeedableRng};
+    if a.steps < 6 || a.repeats == 0 {
+        bail!("--steps must be at least 6 and --repeats at least 1");
+    }
+    let shape = Model::info(&a.model)?.input;
+    if shape != [3, 32, 32] {
+        bail!("{} does not take CIFAR-10 images", a.model);
+    }
+    let tmp = tempfile_dir(a.out.as_deref())?;
+    let data = tmp.join("data");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let set = |n: usize, rng: &mut rand_chacha::ChaCha8Rng| -> Result<ImageSet> {
+        let pixels = (0..n * 3 * 32 * 32).map(|_| rng.random()).collect();
+        let labels = (0..n).map(|_| rng.random_range(0..10)).collect();
+        Ok(ImageSet::new(pixels, labels, [3, 32, 32], 10)?)
+    };
+    let split = Split {
+        train: set(7 * a.batch * 4, &mut rng)?,
+        test: set(10, &mut rng)?,
+    };
+    write_cifar10_dir(&data, &split)?;
+    let exe = std::env::current_exe()?;
+    let modes: [(&str, &[&str]); 3] = [
+        (
+            "vanilla",
+            &["--mode", "vanilla", "--servers", "1", "--byz-servers", "0"],
+        ),
+        ("async", &["--mode", "async"]),
+        ("sync", &["--mode", "sync"]),
+    ];
+    let mut times = vec![Vec::new(); modes.len()];
+    let mut rss: Vec<Vec<(String, f64)>> = vec![Vec::new(); modes.len()];
+    for r in 0..a.repeats {
+        for (i, (name, flags)) in modes.iter().enumerate() {
+            let dir = tmp.join(format!("{name}-{r}"));
+            let o = std::process::Command::new(&exe)
+                .args(["launch", "--quiet", "--dataset", "cifar10", "--data-dir"])
+                .arg(&data)
+                .args(["--model", &a.model, "--batch", &a.batch.to_string()])
+                .args(["--steps", &a.steps.to_string(), "--eval-every", "0"])
+                .args([
+                    "--byz-workers",
+                    "0",
+                    "--attack",
+                    "none",
+                    "--server-attack",
+                    "none",
+                ])
+                .args(*flags)
+                .arg("--out")
+                .arg(&dir)
+                .output()?;
+            if !o.status.success() {
+                bail!(
+                    "launch {name}: {}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            let s = launched_per_step(&dir)?;
+            eprintln!("run {}/{} {name}: {:.1} ms/step", r + 1, a.repeats, 1e3 * s);
+            times[i].push(s);
+            let summary: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json"))?)?;
+            if let Some(m) = summary["peak_rss_mb"].as_object() {
+                rss[i] = m
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                    .collect();
+            }
+        }
+    }
+    let dim = Model::info(&a.model)?.params;
+    let model_mb = dim as f64 * 4.0 / 1e6;
+    writeln!(
+        out,
+        "{} ({model_mb:.1} MB of f32), batch {} x 7 workers, processes over TLS on loopback \
+         (median of {}):",
+        a.model, a.batch, a.repeats
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:>9} {:>9}  peak RSS per node (MB): servers, workers",
+        "mode", "ms/step", "overhead"
+    )?;
+    let base = median(times[0].clone());
+    for (i, (name, _)) in modes.iter().enumerate() {
+        let t = median(times[i].clone());
+        let max = |role: char| {
+            rss[i]
+                .iter()
+                .filter(|(k, _)| k.starts_with(role))
+                .map(|(_, v)| *v)
+                .fold(0.0, f64::max)
+        };
+        writeln!(
+            out,
+            "{name:<8} {:>9.1} {:>8.1}%  {:.0}, {:.0}",
+            1e3 * t,
+            100.0 * (t / base - 1.0),
+            max('s'),
+            max('w')
+        )?;
+    }
+    Ok(())
+}
+
+fn tempfile_dir(out: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => std::env::temp_dir().join(format!("byzsgd-loopback-{}", std::process::id())),
+    };
+    if dir.exists() {
+        bail!("{} exists: pick another --out", dir.display());
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

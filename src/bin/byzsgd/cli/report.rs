@@ -40,6 +40,8 @@ struct Summary<'a> {
     rejected: usize,
     counts: &'a BTreeMap<String, usize>,
     finished: &'a BTreeMap<String, bool>,
+    /// Per node, its peak resident memory in MB (Linux).
+    peak_rss_mb: BTreeMap<String, f64>,
     gather_period: u64,
     config: &'a Options,
 }
@@ -163,6 +165,11 @@ pub fn write_report(config: &Path, dir: &Path) -> Result<Reported> {
         rejected,
         counts: &m.counts,
         finished: &m.finished,
+        peak_rss_mb: m
+            .peak_rss
+            .iter()
+            .map(|(k, b)| (k.clone(), *b as f64 / 1e6))
+            .collect(),
         gather_period: c.gather_period,
         config: &s.opts,
     };
