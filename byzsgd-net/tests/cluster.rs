@@ -170,7 +170,11 @@ async fn a_worker_sending_every_bad_message_does_not_stop_the_cluster() {
         assert!(p.iter().all(|x| x.is_finite()), "s{s}: a non-finite model");
         assert!(distance(p) < 0.3 * start, "s{s} ends {} away", distance(p));
         let c = counts(dir.path(), Node::Server(s));
-        for what in ["refused: non-finite values", "refused: wrong dimension"] {
+        for what in [
+            "refused: non-finite values",
+            "refused: wrong dimension",
+            "refused: too far ahead",
+        ] {
             assert!(
                 c.get(what).copied().unwrap_or(0) > 0,
                 "s{s} counted no {what:?}: {c:?}"
