@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use byzsgd_core::node::{StepRow, diameter, model_hash};
+use byzsgd_core::protocol::Node;
 use byzsgd_core::{Aggregator as _, MedianConfig, Rows};
 use serde::{Deserialize, Serialize};
 
@@ -246,19 +247,14 @@ fn read_journal(path: &Path) -> Result<NodeLog> {
 /// training models of `dim` parameters.
 pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> {
     let nodes_dir = dir.join("nodes");
-    let mut logs: BTreeMap<(bool, usize), NodeLog> = BTreeMap::new();
-    let names = (0..n_ps)
-        .map(|i| (true, i))
-        .chain((0..n_w).map(|i| (false, i)));
-    for (server, i) in names {
-        let name = if server {
-            format!("s{i}")
-        } else {
-            format!("w{i}")
-        };
-        let p = nodes_dir.join(&name).join("journal.jsonl");
+    let mut logs: BTreeMap<Node, NodeLog> = BTreeMap::new();
+    for node in (0..n_ps)
+        .map(Node::Server)
+        .chain((0..n_w).map(Node::Worker))
+    {
+        let p = nodes_dir.join(id::name(node)).join("journal.jsonl");
         if p.exists() {
-            logs.insert((server, i), read_journal(&p)?);
+            logs.insert(node, read_journal(&p)?);
         }
     }
     if logs.is_empty() {
@@ -268,7 +264,7 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
         )));
     }
     let honest_servers: Vec<usize> = (0..n_ps)
-        .filter(|&i| logs.get(&(true, i)).is_some_and(|l| !l.byzantine))
+        .filter(|&i| logs.get(&Node::Server(i)).is_some_and(|l| !l.byzantine))
         .collect();
     let first = honest_servers.first().copied();
     let mut start = f64::INFINITY;
@@ -280,23 +276,12 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
     let mut finished = BTreeMap::new();
     let mut peak_rss = BTreeMap::new();
     let row = |rows: &mut BTreeMap<u64, StepRow>, step: u64| -> StepRow {
-        rows.remove(&step).unwrap_or(StepRow {
-            step,
-            wall_seconds: 0.0,
-            loss: None,
-            test_accuracy: None,
-            diameter: f64::NAN,
-            diameter_after_gather: None,
-            rejected: 0,
-            kept: Vec::new(),
-        })
+        rows.remove(&step)
+            .unwrap_or_else(|| StepRow::unmeasured(step))
     };
-    for (&(server, i), log) in &logs {
-        let name = if server {
-            format!("s{i}")
-        } else {
-            format!("w{i}")
-        };
+    for (&node, log) in &logs {
+        let name = id::name(node);
+        let server = matches!(node, Node::Server(_));
         finished.insert(
             name.clone(),
             log.entries
@@ -320,7 +305,7 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
         if log.byzantine {
             continue;
         }
-        let is_first = server && Some(i) == first;
+        let is_first = first.is_some_and(|s| node == Node::Server(s));
         for e in &log.entries {
             match e {
                 Entry::Model { step, unix, .. } if is_first => {
@@ -370,7 +355,7 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
             .iter()
             .filter_map(|&s| {
                 let p = nodes_dir
-                    .join(id::name(byzsgd_core::protocol::Node::Server(s)))
+                    .join(id::name(Node::Server(s)))
                     .join("models")
                     .join(format!("{}.f32", r.step));
                 read_f32(&p, dim).ok()

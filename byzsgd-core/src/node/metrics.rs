@@ -40,6 +40,20 @@ fn opt(v: Option<f64>) -> String {
 }
 
 impl StepRow {
+    /// A row of `step` with nothing measured yet (the diameter NaN: not measured).
+    pub fn unmeasured(step: u64) -> Self {
+        Self {
+            step,
+            wall_seconds: 0.0,
+            loss: None,
+            test_accuracy: None,
+            diameter: f64::NAN,
+            diameter_after_gather: None,
+            rejected: 0,
+            kept: Vec::new(),
+        }
+    }
+
     /// The row as CSV, in the order of [`CSV_HEADER`].
     pub fn csv(&self) -> String {
         let mut kept = String::new();

@@ -88,29 +88,25 @@ pub fn spec(mode: &str, steps: u64) -> ClusterSpec {
     }
 }
 
-/// Keys for every node of a 5 + 7 cluster, made once per test binary (ECDSA keygen is fast,
-/// but not free).
+/// A new CA and keys for every node of a 5 + 7 cluster.
+fn new_keys() -> ClusterKeys {
+    let nodes: Vec<Node> = (0..5)
+        .map(Node::Server)
+        .chain((0..7).map(Node::Worker))
+        .collect();
+    keygen(CLUSTER, &nodes).expect("keys")
+}
+
+/// The cluster's keys, made once per test binary (ECDSA keygen is fast, but not free).
 pub fn keys() -> &'static ClusterKeys {
     static KEYS: OnceLock<ClusterKeys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let nodes: Vec<Node> = (0..5)
-            .map(Node::Server)
-            .chain((0..7).map(Node::Worker))
-            .collect();
-        keygen(CLUSTER, &nodes).expect("keys")
-    })
+    KEYS.get_or_init(new_keys)
 }
 
 /// Keys of another CA, same names.
 pub fn foreign_keys() -> &'static ClusterKeys {
     static KEYS: OnceLock<ClusterKeys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let nodes: Vec<Node> = (0..5)
-            .map(Node::Server)
-            .chain((0..7).map(Node::Worker))
-            .collect();
-        keygen(CLUSTER, &nodes).expect("keys")
-    })
+    KEYS.get_or_init(new_keys)
 }
 
 /// `node`'s TLS from `keys`.

@@ -284,19 +284,11 @@ fn follow(
         if step > last_step {
             last_step = step;
             last_progress = Instant::now();
-            bar.tick(
-                &byzsgd_core::node::StepRow {
-                    step: step.saturating_sub(1),
-                    wall_seconds: start.elapsed().as_secs_f64(),
-                    loss: None,
-                    test_accuracy: None,
-                    diameter: f64::NAN,
-                    diameter_after_gather: None,
-                    rejected: 0,
-                    kept: Vec::new(),
-                },
-                None,
-            );
+            let row = byzsgd_core::node::StepRow {
+                wall_seconds: start.elapsed().as_secs_f64(),
+                ..byzsgd_core::node::StepRow::unmeasured(step.saturating_sub(1))
+            };
+            bar.tick(&row, None);
         }
         if last_progress.elapsed().as_secs_f64() > args.stall_seconds {
             bail!(
