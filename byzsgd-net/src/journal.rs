@@ -243,6 +243,12 @@ fn read_journal(path: &Path) -> Result<NodeLog> {
     Ok(log)
 }
 
+/// The row of `step`, made if needed.
+fn row(rows: &mut BTreeMap<u64, StepRow>, step: u64) -> &mut StepRow {
+    rows.entry(step)
+        .or_insert_with(|| StepRow::unmeasured(step))
+}
+
 /// Merges the node folders under `dir/nodes` of a cluster of `n_ps` servers and `n_w` workers
 /// training models of `dim` parameters.
 pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> {
@@ -275,71 +281,53 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
     let mut rejected_total = 0;
     let mut finished = BTreeMap::new();
     let mut peak_rss = BTreeMap::new();
-    let row = |rows: &mut BTreeMap<u64, StepRow>, step: u64| -> StepRow {
-        rows.remove(&step)
-            .unwrap_or_else(|| StepRow::unmeasured(step))
-    };
     for (&node, log) in &logs {
         let name = id::name(node);
         let server = matches!(node, Node::Server(_));
-        finished.insert(
-            name.clone(),
-            log.entries
-                .iter()
-                .any(|e| matches!(e, Entry::Finished { .. })),
-        );
-        for e in &log.entries {
-            if let Entry::Finished {
-                peak_rss: Some(b), ..
-            } = e
-            {
-                let peak = peak_rss.entry(name.clone()).or_insert(0);
-                *peak = (*peak).max(*b);
-            }
-        }
-        for e in &log.entries {
-            if let Entry::Started { unix, .. } = e {
-                start = start.min(*unix);
-            }
-        }
-        if log.byzantine {
-            continue;
-        }
-        let is_first = first.is_some_and(|s| node == Node::Server(s));
+        let honest = !log.byzantine;
+        let is_first = honest && first.is_some_and(|s| node == Node::Server(s));
+        finished.insert(name.clone(), false);
         for e in &log.entries {
             match e {
+                Entry::Started { unix, .. } => start = start.min(*unix),
+                Entry::Finished {
+                    unix, peak_rss: p, ..
+                } => {
+                    finished.insert(name.clone(), true);
+                    if let Some(b) = p {
+                        let peak = peak_rss.entry(name.clone()).or_insert(0);
+                        *peak = (*peak).max(*b);
+                    }
+                    if server && honest {
+                        end = end.max(*unix);
+                    }
+                }
                 Entry::Model { step, unix, .. } if is_first => {
-                    let mut r = row(&mut rows, *step);
+                    let r = row(&mut rows, *step);
                     r.wall_seconds = r.wall_seconds.max(*unix);
-                    rows.insert(*step, r);
                 }
                 Entry::Eval { step, accuracy } if is_first => {
-                    let mut r = row(&mut rows, *step);
-                    r.test_accuracy = Some(*accuracy);
-                    rows.insert(*step, r);
+                    row(&mut rows, *step).test_accuracy = Some(*accuracy);
                 }
                 Entry::Aggregated { step, kept } if is_first => {
-                    let mut r = row(&mut rows, *step);
-                    r.kept = kept.clone();
-                    rows.insert(*step, r);
+                    row(&mut rows, *step).kept = kept.clone()
                 }
-                Entry::Loss { step, loss } => losses.entry(*step).or_default().push(*loss),
+                Entry::Loss { step, loss } if honest => {
+                    losses.entry(*step).or_default().push(*loss);
+                }
                 Entry::Count {
                     step,
                     what,
                     rejected,
                     n,
                     ..
-                } => {
+                } if honest => {
                     *counts.entry(what.clone()).or_default() += n;
                     if *rejected {
                         rejected_total += n;
-                        let mut r = row(&mut rows, *step);
-                        r.rejected += n;
-                        rows.insert(*step, r);
+                        row(&mut rows, *step).rejected += n;
                     }
                 }
-                Entry::Finished { unix, .. } if server => end = end.max(*unix),
                 _ => {}
             }
         }

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use byzsgd_core::node::{GradientSource, ServerNode, Timers, WorkerNode};
+use byzsgd_core::node::{GradientSource, ServerNode, Timers, WorkerNode, label};
 use byzsgd_core::protocol::{Action, ClusterConfig, Event, Message, Node, Record, Timer};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -162,36 +162,16 @@ pub struct Finished {
     pub params: Option<Vec<f32>>,
 }
 
-/// What a node records that is worth counting: its step, kind, peer, and whether it counts as
-/// rejected.
-fn count_of(r: &Record) -> Option<(u64, String, Option<Node>, bool)> {
-    let (step, what, peer) = match r {
-        Record::Rejected {
-            step,
-            server,
-            filter,
-            ..
-        } => (
-            *step,
-            format!("rejected: {}", filter.name()),
-            Some(Node::Server(*server)),
-        ),
-        Record::Dropped { from, step, reason } => {
-            (*step, format!("refused: {}", reason.reason()), Some(*from))
-        }
-        Record::Stalled { step, .. } => (*step, "stalled".into(), None),
-        Record::GatherSkipped { step, .. } => (*step, "gather skipped".into(), None),
-        Record::Skipped { step, .. } => (*step, "skipped".into(), None),
-        Record::AllRejected { step } => (*step, "all rejected".into(), None),
-        Record::CaughtUp { to, .. } => (*to, "caught up".into(), None),
-        _ => return None,
+/// A record worth counting: its step, label, peer, and whether it counts as rejected (the
+/// simulator's [`Collector`](byzsgd_core::node::Collector) counts the same).
+fn count_of(me: Node, r: &Record) -> Option<(u64, String, Option<Node>, bool)> {
+    let (kind, detail) = r.counted()?;
+    let peer = match r {
+        Record::Rejected { server, .. } => Some(Node::Server(*server)),
+        Record::Dropped { from, .. } => Some(*from),
+        _ => None,
     };
-    let rejected = match r {
-        Record::Rejected { .. } => true,
-        Record::Dropped { reason, .. } => reason.malformed(),
-        _ => false,
-    };
-    Some((step, what, peer, rejected))
+    Some((r.step(), label(kind, detail), peer, r.rejects(me)))
 }
 
 struct Driver {
@@ -344,7 +324,7 @@ impl Driver {
     }
 
     fn record(&mut self, r: Record) -> Result<()> {
-        if let Some((step, what, peer, rejected)) = count_of(&r) {
+        if let Some((step, what, peer, rejected)) = count_of(self.me, &r) {
             self.count(step, what, peer, rejected);
         }
         match r {
@@ -392,11 +372,11 @@ impl Driver {
             && c.every > 0
             && step >= self.last_checkpoint.saturating_add(c.every)
         {
-            self.write_checkpoint()?;
+            self.write_checkpoint();
         }
         if !self.finished && step >= self.steps {
             self.finished = true;
-            self.write_checkpoint()?;
+            self.write_checkpoint();
             self.flush_counts();
             self.journal(Entry::Finished {
                 step,
@@ -410,15 +390,14 @@ impl Driver {
 
     /// Writes the checkpoint; a failure (a full disk) is logged, not fatal: the node trains on
     /// and tries again at the next checkpoint.
-    fn write_checkpoint(&mut self) -> Result<()> {
+    fn write_checkpoint(&mut self) {
         let (Some(c), Machine::Server(s)) = (&self.checkpoint, &self.machine) else {
-            return Ok(());
+            return;
         };
         self.last_checkpoint = s.step();
         if let Err(e) = checkpoint::write(&c.path, &c.owner, &s.snapshot()) {
             tracing::error!("{e}");
         }
-        Ok(())
     }
 
     fn final_outputs(&mut self) -> Result<Option<Vec<f32>>> {
@@ -567,7 +546,7 @@ impl Driver {
 
     fn end(mut self) -> Result<Finished> {
         self.flush_counts();
-        self.write_checkpoint()?;
+        self.write_checkpoint();
         let params = self.final_outputs()?;
         Ok(Finished {
             step: self.machine.step(),

@@ -97,7 +97,6 @@ async fn a_worker_sending_every_bad_message_does_not_stop_the_cluster() {
                 sinks.push(FramedWrite::new(stream, codec(frame_limit(DIM))));
             }
             let mut attacked = std::collections::BTreeSet::new();
-            let mut refused = 0;
             while let Ok(Some(input)) =
                 tokio::time::timeout(Duration::from_secs(5), heard.recv()).await
             {
@@ -135,17 +134,12 @@ async fn a_worker_sending_every_bad_message_does_not_stop_the_cluster() {
                 ];
                 for sink in &mut sinks {
                     for m in &bad {
-                        if sink
-                            .send(bytes::Bytes::from(encode_message(m)))
-                            .await
-                            .is_err()
-                        {
-                            refused += 1;
-                        }
+                        // A server that closed the connection cannot be attacked further.
+                        let _ = sink.send(bytes::Bytes::from(encode_message(m))).await;
                     }
                 }
             }
-            (attacked.len(), refused)
+            attacked.len()
         })
     };
     let done = run_all(
@@ -157,7 +151,7 @@ async fn a_worker_sending_every_bad_message_does_not_stop_the_cluster() {
         Duration::from_secs(120),
     )
     .await;
-    let (attacked, _) = attacker.await.expect("the attacker ran");
+    let attacked = attacker.await.expect("the attacker ran");
     assert!(
         attacked as u64 >= steps / 2,
         "the attacker attacked {attacked} steps only"

@@ -31,6 +31,14 @@ pub struct StepRow {
     pub kept: Vec<usize>,
 }
 
+/// How a count reads: `kind: detail`, or `kind` alone ([`Record::counted`]).
+pub fn label(kind: &str, detail: &str) -> String {
+    match detail {
+        "" => kind.to_string(),
+        detail => format!("{kind}: {detail}"),
+    }
+}
+
 /// The CSV header of [`StepRow::csv`].
 pub const CSV_HEADER: &str =
     "step,wall_seconds,loss,test_accuracy,diameter,diameter_after_gather,rejected,kept";
@@ -141,15 +149,12 @@ impl Collector {
         if self.shape.is_byzantine(from) {
             return;
         }
-        match &r {
-            Record::Rejected { filter, .. } => self.count("rejected", filter.name()),
-            Record::Dropped { reason, .. } => self.count("refused", reason.reason()),
-            Record::Stalled { .. } => self.count("stalled", ""),
-            Record::GatherSkipped { .. } => self.count("gather skipped", ""),
-            Record::Skipped { .. } => self.count("skipped", ""),
-            Record::AllRejected { .. } => self.count("all rejected", ""),
-            Record::CaughtUp { .. } => self.count("caught up", ""),
-            _ => {}
+        if let Some((kind, detail)) = r.counted() {
+            self.count(kind, detail);
+        }
+        if r.rejects(from) {
+            self.acc.entry(r.step()).or_default().rejected += 1;
+            self.rejected += 1;
         }
         match (from, r) {
             (Node::Server(s), Record::CaughtUp { from, to, .. }) => {
@@ -174,14 +179,6 @@ impl Collector {
             }
             (Node::Server(_), Record::Skipped { .. }) => {
                 self.skipped += 1;
-            }
-            (Node::Server(_), Record::Dropped { step, reason, .. }) if reason.malformed() => {
-                self.acc.entry(step).or_default().rejected += 1;
-                self.rejected += 1;
-            }
-            (Node::Worker(_), Record::Rejected { step, .. }) => {
-                self.acc.entry(step).or_default().rejected += 1;
-                self.rejected += 1;
             }
             (Node::Worker(_), Record::Loss { step, loss }) => {
                 self.acc.entry(step).or_default().losses.push(loss);
@@ -279,10 +276,7 @@ impl Collector {
     pub fn counts(&self) -> BTreeMap<String, usize> {
         self.counts
             .iter()
-            .map(|(&(kind, detail), &n)| match detail {
-                "" => (kind.to_string(), n),
-                detail => (format!("{kind}: {detail}"), n),
-            })
+            .map(|(&(kind, detail), &n)| (label(kind, detail), n))
             .collect()
     }
 

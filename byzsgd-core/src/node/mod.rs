@@ -16,7 +16,7 @@ mod source;
 mod spec;
 
 pub use cluster::{Cluster, RuleFactory, ServerNode, WorkerAttackFactory, WorkerNode, mix};
-pub use metrics::{CSV_HEADER, Collector, Completed, StepRow, diameter, model_hash};
+pub use metrics::{CSV_HEADER, Collector, Completed, StepRow, diameter, label, model_hash};
 pub use schedule::LrSchedule;
 pub use sgd::HostSgd;
 pub use source::GradientSource;

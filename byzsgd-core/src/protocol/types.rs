@@ -294,3 +294,47 @@ pub enum Record {
         loss: f32,
     },
 }
+
+impl Record {
+    /// The step it is about (for a catch-up, the step reached).
+    pub fn step(&self) -> u64 {
+        match self {
+            Record::Aggregated { step, .. }
+            | Record::Gathered { step, .. }
+            | Record::Dropped { step, .. }
+            | Record::Model { step, .. }
+            | Record::Skipped { step, .. }
+            | Record::Rejected { step, .. }
+            | Record::AllRejected { step }
+            | Record::Stalled { step, .. }
+            | Record::GatherSkipped { step, .. }
+            | Record::Loss { step, .. } => *step,
+            Record::CaughtUp { to, .. } => *to,
+        }
+    }
+
+    /// What a run counts it as, kind and detail (`("rejected", "distance")`, `("stalled", "")`),
+    /// for the records worth counting: rejections, refusals, stalls, skips, catch-ups.
+    pub fn counted(&self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Record::Rejected { filter, .. } => ("rejected", filter.name()),
+            Record::Dropped { reason, .. } => ("refused", reason.reason()),
+            Record::Stalled { .. } => ("stalled", ""),
+            Record::GatherSkipped { .. } => ("gather skipped", ""),
+            Record::Skipped { .. } => ("skipped", ""),
+            Record::AllRejected { .. } => ("all rejected", ""),
+            Record::CaughtUp { .. } => ("caught up", ""),
+            _ => return None,
+        })
+    }
+
+    /// Whether, recorded by `by`, it counts as a rejected message: a reply a worker's filters
+    /// rejected, or a malformed message a server refused (not a late or repeated one).
+    pub fn rejects(&self, by: Node) -> bool {
+        match (by, self) {
+            (Node::Worker(_), Record::Rejected { .. }) => true,
+            (Node::Server(_), Record::Dropped { reason, .. }) => reason.malformed(),
+            _ => false,
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! as long as the protocol can.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,6 +18,7 @@ use byzsgd_core::node::GradientSource;
 use byzsgd_core::protocol::Node;
 use byzsgd_net::config::NetConfig;
 use byzsgd_net::id;
+use byzsgd_net::journal::Entry;
 use byzsgd_net::tls::{keygen, write_keys};
 
 use super::progress::progress_bar;
@@ -238,13 +239,24 @@ fn follow(
     let bar = progress_bar(steps, args.sim.quiet);
     let mut last_step = 0u64;
     let mut last_progress = Instant::now();
+    // Each node's journal, read as it grows.
+    let mut tails: BTreeMap<Node, Tail> = procs.iter().map(|p| (p.node, Tail::default())).collect();
     loop {
+        let journal = |node: Node| dir.join("nodes").join(id::name(node)).join("journal.jsonl");
         for p in procs.iter_mut() {
-            if p.exited.is_none()
-                && let Some(status) = p.child.try_wait()?
-            {
+            // Exited or not: a node's journal is read after its status, so a node that wrote
+            // its last line and exited is seen finished.
+            let exited = p
+                .exited
+                .is_none()
+                .then(|| p.child.try_wait())
+                .transpose()?
+                .flatten();
+            let tail = tails.get_mut(&p.node).expect("a tail per node");
+            tail.poll(&journal(p.node));
+            if let Some(status) = exited {
                 p.exited = Some(status);
-                if !finished(dir, p.node) {
+                if !tail.finished {
                     eprintln!(
                         "{} exited ({status}) before finishing; the run goes on as long as the \
                          protocol can (log: {})",
@@ -256,6 +268,7 @@ fn follow(
                 }
             }
         }
+        let finished = |s: usize| tails[&Node::Server(s)].finished;
         let alive: Vec<usize> = honest
             .iter()
             .copied()
@@ -265,12 +278,8 @@ fn follow(
                     .any(|p| p.node == Node::Server(s) && p.exited.is_none())
             })
             .collect();
-        if honest
-            .iter()
-            .all(|&s| finished(dir, Node::Server(s)) || !alive.contains(&s))
-            && alive.iter().all(|&s| finished(dir, Node::Server(s)))
-        {
-            if alive.is_empty() && !honest.iter().any(|&s| finished(dir, Node::Server(s))) {
+        if alive.iter().all(|&s| finished(s)) {
+            if !honest.iter().any(|&s| finished(s)) {
                 bail!("every honest server exited before finishing");
             }
             bar.finish();
@@ -278,7 +287,7 @@ fn follow(
         }
         let step = honest
             .iter()
-            .map(|&s| journal_steps(dir, Node::Server(s)))
+            .map(|&s| tails[&Node::Server(s)].steps)
             .max()
             .unwrap_or(0);
         if step > last_step {
@@ -301,30 +310,37 @@ fn follow(
     }
 }
 
-fn journal_path(dir: &Path, node: Node) -> PathBuf {
-    dir.join("nodes").join(id::name(node)).join("journal.jsonl")
+/// A node's journal followed as it grows (only the new lines are read at each poll): the steps
+/// its models show, and whether it finished.
+#[derive(Debug, Default)]
+struct Tail {
+    offset: u64,
+    partial: String,
+    steps: u64,
+    finished: bool,
 }
 
-fn finished(dir: &Path, node: Node) -> bool {
-    std::fs::read_to_string(journal_path(dir, node))
-        .is_ok_and(|t| t.contains("\"kind\":\"finished\""))
-}
-
-/// Steps a server's journal shows finished (its last model entry's step + 1).
-fn journal_steps(dir: &Path, node: Node) -> u64 {
-    let Ok(f) = std::fs::File::open(journal_path(dir, node)) else {
-        return 0;
-    };
-    let mut last = 0;
-    for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
-        if line.contains("\"kind\":\"model\"")
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-            && let Some(s) = v.get("step").and_then(|s| s.as_u64())
-        {
-            last = last.max(s + 1);
+impl Tail {
+    fn poll(&mut self, path: &Path) {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(path) else {
+            return;
+        };
+        let mut new = Vec::new();
+        if f.seek(SeekFrom::Start(self.offset)).is_err() || f.read_to_end(&mut new).is_err() {
+            return;
+        }
+        self.offset += new.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&new));
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            match serde_json::from_str::<Entry>(&line) {
+                Ok(Entry::Model { step, .. }) => self.steps = self.steps.max(step + 1),
+                Ok(Entry::Finished { .. }) => self.finished = true,
+                _ => {}
+            }
         }
     }
-    last
 }
 
 fn log_tail(dir: &Path, node: Node) -> String {
