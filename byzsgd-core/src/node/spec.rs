@@ -171,6 +171,14 @@ impl ClusterSpec {
             match (base.get_mut(&key), value) {
                 // Tables merge key by key, so `[network] loss = 0.1` keeps the other settings.
                 (Some(toml::Value::Table(old)), toml::Value::Table(new)) => old.extend(new),
+                // A constant learning rate may be written as the number it is (`lr = 0.05`),
+                // though the key also takes schedules (`"step:0.1:0.5:1000"`).
+                (_, toml::Value::Float(x)) if key == "lr" => {
+                    base.insert(key, toml::Value::String(x.to_string()));
+                }
+                (_, toml::Value::Integer(x)) if key == "lr" => {
+                    base.insert(key, toml::Value::String(x.to_string()));
+                }
                 (_, value) => {
                     base.insert(key, value);
                 }
@@ -291,6 +299,14 @@ mod tests {
             .to_string();
         assert!(err.contains("servers") || err.contains("integer"), "{err}");
         assert_eq!(spec.servers, 8, "a refused layer changes nothing");
+        // A constant learning rate as a number, as a schedule string, or an integer.
+        spec.layer(toml::from_str("lr = 0.07").unwrap()).unwrap();
+        assert_eq!(spec.lr, "0.07");
+        spec.layer(toml::from_str("lr = 1").unwrap()).unwrap();
+        assert_eq!(spec.lr, "1");
+        spec.layer(toml::from_str("lr = \"inverse:0.1:0.01\"").unwrap())
+            .unwrap();
+        assert_eq!(spec.lr, "inverse:0.1:0.01");
     }
 
     #[test]
