@@ -10,21 +10,21 @@
 //!
 //! A node finishes once it reached `steps`; then it stops taking gradients and models, lets its
 //! queues drain, and lingers (answering pulls and catch-ups, so slower peers can finish) until
-//! `linger` passes or it is stopped. A server writes its checkpoint every `checkpoint_every`
-//! steps, when stopped, and at the end.
+//! `linger` passes or it is stopped. A node with [`Checkpointing`] (every server and every worker
+//! of a `byzsgd` cluster) writes its checkpoint every `every` steps, when stopped, and at the end.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use byzsgd_core::node::{GradientSource, ServerNode, Timers, WorkerNode, label};
+use byzsgd_core::node::{Cluster, GradientSource, ServerNode, Timers, WorkerNode, label};
 use byzsgd_core::protocol::{Action, ClusterConfig, Event, Message, Node, Record, Timer};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{self, Owner};
+use crate::checkpoint::{self, Owner, Snapshot};
 use crate::journal::{Entry, Journal, hash_hex, peak_rss, unix_now};
 use crate::transport::{Accept, Connect, Input, Local, Outbox, serve, spawn_dialler};
 use crate::{NetError, Result, id};
@@ -53,6 +53,41 @@ impl Machine {
             Machine::Server(s) => s.step(),
             Machine::Worker(w) => w.step(),
         }
+    }
+
+    /// Its state, for a checkpoint.
+    pub fn snapshot(&self) -> Snapshot {
+        match self {
+            Machine::Server(s) => Snapshot::Server(s.snapshot()),
+            Machine::Worker(w) => Snapshot::Worker(w.snapshot()),
+        }
+    }
+
+    /// Node `me` of `cluster` restored from its checkpoint: a server from its replica's state
+    /// (it then checks with its peers whether it fell behind), a worker from its step, momentum
+    /// and filters. `init` is the initial model.
+    pub fn resumed(
+        cluster: &Cluster,
+        me: Node,
+        init: Vec<f32>,
+        snapshot: Snapshot,
+    ) -> Result<Machine> {
+        let dim = init.len();
+        let machine = match (me, snapshot) {
+            (Node::Server(i), Snapshot::Server(s)) if s.id == i => {
+                Machine::Server(cluster.restarted_server(i, init, Some(s))?)
+            }
+            (Node::Worker(i), Snapshot::Worker(w)) if w.id == i => {
+                Machine::Worker(cluster.resumed_worker(i, dim, Some(w))?)
+            }
+            _ => {
+                return Err(NetError::Config(format!(
+                    "the checkpoint given to {} holds another node's state",
+                    id::name(me)
+                )));
+            }
+        };
+        Ok(machine)
     }
 }
 
@@ -99,7 +134,7 @@ impl WallTimers {
     }
 }
 
-/// Where a server keeps its checkpoint.
+/// Where a node keeps its checkpoint.
 #[derive(Debug, Clone)]
 pub struct Checkpointing {
     /// The file.
@@ -134,7 +169,7 @@ pub struct NodeRun {
     pub linger: Duration,
     /// Where the state machine runs.
     pub executor: Executor,
-    /// A server's checkpoint.
+    /// Its checkpoint (a server's replica state, a worker's step and momentum).
     pub checkpoint: Option<Checkpointing>,
     /// Its journal.
     pub journal: Option<Journal>,
@@ -391,11 +426,11 @@ impl Driver {
     /// Writes the checkpoint; a failure (a full disk) is logged, not fatal: the node trains on
     /// and tries again at the next checkpoint.
     fn write_checkpoint(&mut self) {
-        let (Some(c), Machine::Server(s)) = (&self.checkpoint, &self.machine) else {
+        let Some(c) = &self.checkpoint else {
             return;
         };
-        self.last_checkpoint = s.step();
-        if let Err(e) = checkpoint::write(&c.path, &c.owner, &s.snapshot()) {
+        self.last_checkpoint = self.machine.step();
+        if let Err(e) = checkpoint::write(&c.path, &c.owner, &self.machine.snapshot()) {
             tracing::error!("{e}");
         }
     }

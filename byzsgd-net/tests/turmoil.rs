@@ -63,7 +63,7 @@ fn hosts(
                     .into_iter()
                     .map(|(p, _)| (p, format!("{}:{PORT}", id::name(p))))
                     .collect();
-                if let Node::Server(i) = node {
+                if let Node::Server(_) = node {
                     let c = Checkpointing {
                         path: dir.join(format!("{}.ck", id::name(node))),
                         every: 5,
@@ -75,11 +75,7 @@ fn hosts(
                     };
                     if c.path.exists() {
                         let snapshot = checkpoint::read(&c.path, &c.owner)?;
-                        run.machine = Machine::Server(cluster.restarted_server(
-                            i,
-                            vec![0.0; DIM],
-                            Some(snapshot),
-                        )?);
+                        run.machine = Machine::resumed(&cluster, node, vec![0.0; DIM], snapshot)?;
                     }
                     run.checkpoint = Some(c);
                 }

@@ -221,7 +221,22 @@ impl Cluster {
     /// Byzantine worker sees only its own gradient, as over a real network (the simulator's
     /// omniscient adversary drives correct workers instead).
     pub fn worker(&self, id: usize, dim: usize) -> Result<WorkerNode> {
-        let core = self.correct_worker(id, dim)?;
+        self.wrap_worker(id, self.correct_worker(id, dim)?)
+    }
+
+    /// Worker `id` as [`worker`](Self::worker) builds it, after a restart: restored from
+    /// `snapshot` (its step, momentum and filters' history), or with its state lost, following
+    /// the servers (as [`restarted_worker`](Self::restarted_worker)).
+    pub fn resumed_worker(
+        &self,
+        id: usize,
+        dim: usize,
+        snapshot: Option<WorkerSnapshot>,
+    ) -> Result<WorkerNode> {
+        self.wrap_worker(id, self.restarted_worker(id, dim, snapshot)?)
+    }
+
+    fn wrap_worker(&self, id: usize, core: WorkerCore) -> Result<WorkerNode> {
         Ok(if self.is_byzantine(Node::Worker(id)) {
             let seed = mix(self.spec.seed, 200 + id as u64);
             let attack = self.worker_attack()?;
@@ -311,6 +326,14 @@ impl WorkerNode {
         match self {
             WorkerNode::Honest(w) => w.step(),
             WorkerNode::Byzantine(w) => w.core().step(),
+        }
+    }
+
+    /// Its state, to restore after a restart (a Byzantine worker's is its correct core's).
+    pub fn snapshot(&self) -> WorkerSnapshot {
+        match self {
+            WorkerNode::Honest(w) => w.snapshot(),
+            WorkerNode::Byzantine(w) => w.core().snapshot(),
         }
     }
 }
