@@ -14,10 +14,11 @@
 //! | [`transport`] | handshakes, connection caps and deadlines, per-peer queues, reconnect with backoff, over any byte stream |
 //! | [`runner`] | one node: its state machine on a thread of its own (or inline), timers, gradients, checkpoints, its journal |
 //! | [`journal`] | what a node writes as it runs, and [`journal::merge`] for a whole cluster's |
-//! | [`checkpoint`] | a server's checkpoint file: atomic, checked, refused when torn or foreign |
+//! | [`checkpoint`] | a node's checkpoint file (a replica's state, a worker's momentum): atomic, checked, refused when torn or foreign |
 //! | [`config`] | the `[net]` table of a cluster file: the cluster's name, nodes, addresses, certificates |
 //! | [`memnet`] | an in-memory network for tests: the whole transport over duplex pipes |
 //! | [`id`] | node names (`s3`, `w0`) and their DNS names |
+//! | [`identity`] | which node a process is: `--id`, or the index Slurm, an indexed Job or a StatefulSet gives it |
 //!
 //! The transport is generic over the byte stream ([`transport::Connect`],
 //! [`transport::Accept`]): TCP in production, in-memory duplex streams or a simulated network
@@ -27,6 +28,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod framing;
 pub mod id;
+pub mod identity;
 pub mod journal;
 pub mod memnet;
 pub mod runner;

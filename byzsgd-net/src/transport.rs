@@ -481,6 +481,7 @@ pub fn spawn_dialler<C: Connect>(
         let mut first = true;
         // A message taken from the queue but not yet written survives a reconnection.
         let mut carry: Option<Message> = None;
+        let mut failures = 0u64;
         loop {
             let connected =
                 tokio::time::timeout(limits.handshake_deadline, connect.connect(addr.clone()));
@@ -492,8 +493,16 @@ pub fn spawn_dialler<C: Connect>(
             let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
+                    failures += 1;
                     if matches!(e, NetError::Mismatch(_) | NetError::Auth(_)) {
                         tracing::error!("{}: {e}", id::name(peer));
+                    } else if failures == 1 || failures.is_multiple_of(30) {
+                        // An operator sees a peer it cannot reach (a wrong address, a host not
+                        // up yet) once, then about once a minute while it lasts.
+                        tracing::warn!(
+                            "{} at {addr}: {e}; dialling again with backoff ({failures} tries)",
+                            id::name(peer)
+                        );
                     } else {
                         tracing::debug!("{} at {addr}: {e}", id::name(peer));
                     }
@@ -513,6 +522,7 @@ pub fn spawn_dialler<C: Connect>(
                 }
             }
             first = false;
+            failures = 0;
             let (rd, wr) = tokio::io::split(stream);
             let mut sink = FramedWrite::new(wr, codec(limits.frame_limit));
             // The listener answers pings and says nothing else.
