@@ -311,15 +311,12 @@ fn nodes_refuse_bad_ids_and_foreign_or_torn_checkpoints() {
         assert!(!o.status.success(), "{args:?} ran");
         assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
     };
-    refused(&["server", "--config", c, "--id", "w0"], "a server is s0");
     refused(
-        &["server", "--config", c, "--id", "s9"],
-        "the cluster has 5 servers",
+        &["server", "--config", c, "--id", "w0"],
+        "is a worker, not a server",
     );
-    refused(
-        &["worker", "--config", c, "--id", "w1", "--resume"],
-        "--resume is for servers",
-    );
+    refused(&["server", "--config", c, "--id", "s9"], "has 5 servers");
+    refused(&["node", "--config", c, "--id", "12"], "beyond the cluster");
     refused(&["server", "--config", c, "--id", "s01"], "not a node name");
     // launch refuses to overwrite a cluster.
     refused(
@@ -338,10 +335,79 @@ fn nodes_refuse_bad_ids_and_foreign_or_torn_checkpoints() {
         &["server", "--config", c, "--id", "s1", "--resume"],
         "not a byzsgd checkpoint",
     );
+    // Workers checkpoint too: a server's state is no worker's, nor a worker's a server's.
+    std::fs::copy(ck("s2"), ck("w1")).unwrap();
+    refused(&["worker", "--config", c, "--id", "w1", "--resume"], "s2's");
+    std::fs::copy(ck("w0"), ck("s1")).unwrap();
+    refused(&["node", "--config", c, "--id", "s1", "--resume"], "w0's");
     // report rebuilds what launch wrote.
     std::fs::remove_file(dir.join("summary.json")).unwrap();
     let o = byzsgd(&["report", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(summary(&dir)["steps"], 20);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM to `launch` stops every node as it stops itself (each writes its checkpoint), and
+/// `launch --resume` starts them all again from there: the run finishes, each node resumed at
+/// the step it stopped at.
+#[test]
+fn a_stopped_launch_resumes_where_it_was() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("resume");
+    let d = dir.to_str().unwrap();
+    let steps = 300;
+    let launch = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+        .args([
+            "launch",
+            "--steps",
+            &steps.to_string(),
+            "--quiet",
+            "--out",
+            d,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while journal_step(&dir, "s0") < 100 {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &launch.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = launch.wait_with_output().unwrap();
+    assert!(!o.status.success(), "a stopped launch exits with an error");
+    assert!(
+        text(&o).contains(&format!("byzsgd launch --resume --out {d}")),
+        "{}",
+        text(&o)
+    );
+    let started = |node: &str| -> Vec<u64> {
+        std::fs::read_to_string(dir.join("nodes").join(node).join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["kind"] == "started")
+            .filter_map(|v| v["step"].as_u64())
+            .collect()
+    };
+    let o = byzsgd(&["launch", "--resume", "--quiet", "--out", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(summary(&dir)["steps"], steps);
+    for node in ["s0", "s3", "w0", "w6"] {
+        let s = started(node);
+        assert_eq!(s.len(), 2, "{node}: {s:?}");
+        assert!(s[1] >= 50 && s[1] < steps, "{node} resumed at {}", s[1]);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

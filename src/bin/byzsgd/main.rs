@@ -30,6 +30,13 @@ enum Command {
     ///
     /// Example: byzsgd launch --dataset fashion-mnist --steps 500 --out runs/net
     Launch(Box<cli::launch::LaunchArgs>),
+    /// Run one node of a cluster file, server or worker as its index says: --id, or the index
+    /// Slurm (SLURM_PROCID), an indexed Job (JOB_COMPLETION_INDEX) or a StatefulSet (the host
+    /// name's ordinal) gives; servers are 0..n_ps, then workers. One command line for every
+    /// task or pod.
+    ///
+    /// Example: srun byzsgd node --config cluster.toml --resume
+    Node(cli::node::NodeArgs),
     /// Run one server replica of a cluster file (logs: RUST_LOG).
     ///
     /// Example: byzsgd server --config runs/net/cluster.toml --id s3 --resume
@@ -74,8 +81,9 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Simulate(args) => cli::simulate::run(args, &mut stdout),
         Command::Launch(args) => cli::launch::run(args, &mut stdout),
-        Command::Server(args) => cli::node::run(args, "server", &mut stdout),
-        Command::Worker(args) => cli::node::run(args, "worker", &mut stdout),
+        Command::Node(args) => cli::node::run(args, None, &mut stdout),
+        Command::Server(args) => cli::node::run(args, Some("server"), &mut stdout),
+        Command::Worker(args) => cli::node::run(args, Some("worker"), &mut stdout),
         Command::Keygen(args) => cli::keygen::run(args, &mut stdout),
         Command::Report(args) => cli::report::run(args, &mut stdout),
         Command::Evaluate(args) => cli::evaluate::run(args, &mut stdout),

@@ -4,12 +4,15 @@
 //! log under `OUT/logs/`, writes `OUT/nodes.csv` once every node listens, follows the first
 //! honest server's progress, and when the honest servers have finished stops the nodes and
 //! merges their outputs ([`super::report`]). A node that dies is reported, and the run goes on
-//! as long as the protocol can.
+//! as long as the protocol can. Ctrl-C or SIGTERM stops every node as it stops itself (each
+//! writes its checkpoint); `launch --resume --out OUT` then starts them all again from there.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -21,9 +24,10 @@ use byzsgd_net::id;
 use byzsgd_net::journal::Entry;
 use byzsgd_net::tls::{keygen, write_keys};
 
+use super::node::{read_cluster_file, wait_for_signal};
 use super::progress::progress_bar;
 use super::report::{print_summary, write_report};
-use super::simulate::{SimulateArgs, data, resolve_with_net};
+use super::simulate::{Options, SimulateArgs, data, resolve_with_net};
 
 /// Arguments of `byzsgd launch`: those of `simulate`, and the network's.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,6 +42,11 @@ pub struct LaunchArgs {
     /// Give up when the first honest server makes no progress for this many seconds.
     #[arg(long, default_value_t = 300.0)]
     pub stall_seconds: f64,
+    /// Restart the cluster of --out (its cluster.toml, certificates and addresses) with every
+    /// node resuming from its checkpoint: after a stop (Ctrl-C, SIGTERM, a crash) the run goes
+    /// on where each node was. The training flags come from the cluster file.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 struct Proc {
@@ -48,6 +57,84 @@ struct Proc {
 
 /// Runs `byzsgd launch`.
 pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
+    let stop = stop_flag();
+    let (config, opts, cluster, dir) = if args.resume {
+        resumed(args, out)?
+    } else {
+        prepare(args, out)?
+    };
+    let c = cluster.shape();
+    let exe = std::env::current_exe()?;
+    let mut procs = Vec::new();
+    for node in cluster.nodes() {
+        let name = id::name(node);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("logs").join(format!("{name}.log")))?;
+        let role = if matches!(node, Node::Server(_)) {
+            "server"
+        } else {
+            "worker"
+        };
+        let mut cmd = Command::new(&exe);
+        cmd.args([role, "--config"])
+            .arg(&config)
+            .args(["--id", &name])
+            .env_remove("BYZSGD_ID")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if args.resume {
+            cmd.arg("--resume");
+        }
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
+        procs.push(Proc {
+            node,
+            child,
+            exited: None,
+        });
+    }
+    debug_assert_eq!(procs.len(), c.n_ps + c.n_w);
+    let result = follow(&mut procs, &dir, &cluster, args, opts.sim.steps, &stop);
+    stop_all(&mut procs);
+    if stop.load(Ordering::SeqCst) {
+        bail!(
+            "stopped: every node was told to checkpoint and exit; go on with\n  byzsgd launch \
+             --resume --out {}",
+            dir.display()
+        );
+    }
+    result?;
+    let r = write_report(&config, &dir)?;
+    print_summary(&r, &dir, out)
+}
+
+/// Set once Ctrl-C or SIGTERM reaches `launch`: it then stops its nodes as they stop
+/// themselves (each writes its checkpoint), so the run can be resumed.
+fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(wait_for_signal());
+            set.store(true, Ordering::SeqCst);
+        }
+    });
+    flag
+}
+
+/// A new cluster: its folder, cluster file, addresses and keys.
+fn prepare(
+    args: &LaunchArgs,
+    out: &mut impl Write,
+) -> Result<(PathBuf, Options, byzsgd_core::node::Cluster, PathBuf)> {
     let (mut opts, net_table) = resolve_with_net(&args.sim)?;
     let cluster = opts.sim.resolve()?;
     let c = cluster.shape();
@@ -67,8 +154,9 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
     };
     if dir.join("cluster.toml").exists() {
         bail!(
-            "{} already holds a cluster (cluster.toml): pick another --out, or restart its nodes \
-             by hand",
+            "{} already holds a cluster (cluster.toml): pick another --out, or go on with its \
+             run: byzsgd launch --resume --out {}",
+            dir.display(),
             dir.display()
         );
     }
@@ -111,8 +199,9 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
     std::fs::write(
         &config,
         format!(
-            "# Written by byzsgd launch: restart a node with\n#   byzsgd server --config {} --id s0 --resume\n{}",
+            "# Written by byzsgd launch: restart a node with\n#   byzsgd server --config {} --id s0 --resume\n# or go on with a stopped run with\n#   byzsgd launch --resume --out {}\n{}",
             config.display(),
+            dir.display(),
             toml::to_string(&table)?
         ),
     )?;
@@ -135,40 +224,36 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
         unit,
         dir.join("logs").display()
     )?;
-    let exe = std::env::current_exe()?;
-    let mut procs = Vec::new();
-    for &node in &nodes {
-        let name = id::name(node);
-        let log = std::fs::File::create(dir.join("logs").join(format!("{name}.log")))?;
-        let role = if matches!(node, Node::Server(_)) {
-            "server"
-        } else {
-            "worker"
-        };
-        let mut cmd = Command::new(&exe);
-        cmd.args([role, "--config"])
-            .arg(&config)
-            .args(["--id", &name])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "info");
-        }
-        let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
-        procs.push(Proc {
-            node,
-            child,
-            exited: None,
-        });
-    }
-    let result = follow(&mut procs, &dir, &cluster, args, opts.sim.steps);
-    stop_all(&mut procs);
-    result?;
-    let r = write_report(&config, &dir)?;
-    print_summary(&r, &dir, out)
+    Ok((config, opts, cluster, dir))
 }
 
+/// The cluster of `--out`, to resume.
+fn resumed(
+    args: &LaunchArgs,
+    out: &mut impl Write,
+) -> Result<(PathBuf, Options, byzsgd_core::node::Cluster, PathBuf)> {
+    let Some(dir) = &args.sim.out else {
+        bail!("--resume goes on with the run in --out DIR: give --out");
+    };
+    let config = dir.join("cluster.toml");
+    if !config.exists() {
+        bail!(
+            "{} holds no cluster to resume (no cluster.toml): start one with byzsgd launch --out {}",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let (opts, _) = read_cluster_file(&config)?;
+    let cluster = opts.sim.resolve()?;
+    writeln!(
+        out,
+        "resuming the cluster of {}: {} steps; logs in {}",
+        config.display(),
+        opts.sim.steps,
+        dir.join("logs").display()
+    )?;
+    Ok((config, opts, cluster, dir.clone()))
+}
 /// One free loopback port per node (bound, noted, released: a race with other programs is
 /// possible, and then a node fails to listen and says so).
 fn free_ports(nodes: &[Node]) -> Result<BTreeMap<String, String>> {
@@ -191,6 +276,7 @@ fn follow(
     cluster: &byzsgd_core::node::Cluster,
     args: &LaunchArgs,
     steps: u64,
+    stop: &AtomicBool,
 ) -> Result<()> {
     let start = Instant::now();
     let mut listening: BTreeMap<Node, String> = BTreeMap::new();
@@ -214,6 +300,9 @@ fn follow(
         }
         if start.elapsed() > Duration::from_secs(300) {
             bail!("the nodes did not all listen within 300 s");
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -298,6 +387,9 @@ fn follow(
                 ..byzsgd_core::node::StepRow::unmeasured(step.saturating_sub(1))
             };
             bar.tick(&row, None);
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
         }
         if last_progress.elapsed().as_secs_f64() > args.stall_seconds {
             bail!(

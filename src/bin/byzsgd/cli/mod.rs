@@ -9,6 +9,7 @@ pub mod bench_overhead;
 pub mod datasets;
 pub mod evaluate;
 pub mod keygen;
+pub mod kubernetes;
 pub mod launch;
 pub mod models;
 pub mod node;

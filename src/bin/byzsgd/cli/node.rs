@@ -1,7 +1,10 @@
-//! `byzsgd server` and `byzsgd worker`: one node of a cluster as its own process, from a cluster
-//! file (the training keys of `simulate`, plus the `[net]` table of
-//! [`byzsgd_net::config::NetConfig`]). Shared with `launch` and `report`: reading a cluster file
-//! into everything a node computes with ([`Setup`]).
+//! `byzsgd node`, `byzsgd server` and `byzsgd worker`: one node of a cluster as its own process,
+//! from a cluster file (the training keys of `simulate`, plus the `[net]` table of
+//! [`byzsgd_net::config::NetConfig`]). The node is `--id`, or the index its job engine gives it
+//! ([`byzsgd_net::identity`]). Every node checkpoints (servers their replica state, workers
+//! their step and momentum), so `--resume` continues a node, or a whole cluster stopped at once.
+//! Shared with `launch` and `report`: reading a cluster file into everything a node computes
+//! with ([`Setup`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,24 +22,35 @@ use byzsgd_net::runner::{Checkpointing, Executor, Machine, NodeRun, WallTimers};
 use byzsgd_net::tls::Tls;
 use byzsgd_net::transport::{Limits, Local, Tcp};
 use byzsgd_net::wire::{Hello, PROTOCOL_VERSION};
-use byzsgd_net::{id, journal::Journal};
+use byzsgd_net::{id, identity, journal::Journal};
 use tokio_util::sync::CancellationToken;
 
 use super::simulate::{Options, SimulateArgs, data, resolve_with_net};
 
-/// Arguments of `byzsgd server` and `byzsgd worker`.
+/// Arguments of `byzsgd node`, `byzsgd server` and `byzsgd worker`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArgs {
     /// The cluster file (byzsgd launch writes one: OUT/cluster.toml).
     #[arg(long)]
     pub config: PathBuf,
-    /// This node: s0, s1, ... for a server, w0, w1, ... for a worker.
-    #[arg(long)]
-    pub id: String,
-    /// A server restarts from its checkpoint (nodes/<id>/checkpoint.bin) and catches up with
-    /// its peers.
+    /// This node: s0, s1, ... for a server, w0, w1, ... for a worker, or a global index
+    /// (servers 0..n_ps, then workers). Without it: SLURM_PROCID, JOB_COMPLETION_INDEX, or the
+    /// host name's ordinal (byzsgd-4).
+    #[arg(long, env = "BYZSGD_ID")]
+    pub id: Option<String>,
+    /// Restart from this node's checkpoint (nodes/<id>/checkpoint.bin: a server's replica state,
+    /// a worker's step and momentum) and catch up with the peers. Without a checkpoint, a node
+    /// that never ran starts afresh and one that ran (its journal is there) rejoins with its
+    /// state lost: so the same command line serves the first start and every restart.
     #[arg(long)]
     pub resume: bool,
+    /// Say which node this is, where it listens and what it would resume from, then exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// List the cluster's nodes, one per line: global index, name, role, address ("-" where
+    /// the file gives none), then exit.
+    #[arg(long, conflicts_with_all = ["id", "resume", "dry_run"])]
+    pub list: bool,
 }
 
 /// A cluster file, read and checked: what every node of it computes with.
@@ -169,42 +183,90 @@ fn logs() {
         .try_init();
 }
 
-/// Runs `byzsgd server` (`role` "server") or `byzsgd worker` (`role` "worker").
-pub fn run(args: &NodeArgs, role: &str, out: &mut impl std::io::Write) -> Result<()> {
+/// Runs `byzsgd node` (`role` `None`: the index decides), `byzsgd server` or `byzsgd worker`.
+pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -> Result<()> {
     logs();
-    let me = id::parse(&args.id)?;
-    match (role, me) {
-        ("server", Node::Server(_)) | ("worker", Node::Worker(_)) => {}
-        _ => bail!(
-            "--id {}: a {role} is s0, s1, ... (servers) or w0, w1, ... (workers) as the command says",
-            args.id
-        ),
+    let (opts, net) = read_cluster_file(&args.config)?;
+    let c = opts.sim.resolve()?.shape();
+    if args.list {
+        for i in 0..c.n_ps + c.n_w {
+            let node = identity::node_of(i, c.n_ps, c.n_w)?;
+            let role = if matches!(node, Node::Server(_)) {
+                "server"
+            } else {
+                "worker"
+            };
+            let address = net
+                .address(node, c.n_ps)
+                .unwrap_or_else(|_| "-".to_string());
+            writeln!(out, "{i} {} {role} {address}", id::name(node))?;
+        }
+        return Ok(());
     }
-    if args.resume && role != "server" {
-        bail!("--resume is for servers (a worker restarts from the servers' models)");
-    }
-    let s = setup(&args.config)?;
-    let c = s.cluster.shape();
-    let in_range = match me {
-        Node::Server(i) => i < c.n_ps,
-        Node::Worker(i) => i < c.n_w,
+    let who = identity::resolve(
+        args.id.as_deref(),
+        |k| std::env::var(k).ok(),
+        identity::host_name().as_deref(),
+        c.n_ps,
+        c.n_w,
+    )
+    .with_context(|| format!("in the cluster of {}", args.config.display()))?;
+    let me = who.node;
+    let is = if matches!(me, Node::Server(_)) {
+        "server"
+    } else {
+        "worker"
     };
-    if !in_range {
+    if let Some(role) = role
+        && role != is
+    {
         bail!(
-            "--id {}: the cluster has {} servers and {} workers",
-            args.id,
-            c.n_ps,
-            c.n_w
+            "{} ({}) is a {is}, not a {role}: run byzsgd {is}, or byzsgd node",
+            id::name(me),
+            who.source
         );
     }
+    let ckpt = net.node_dir(me).join("checkpoint.bin");
+    let start = match (args.resume, ckpt.exists()) {
+        (false, _) => Start::Fresh,
+        (true, true) => Start::Checkpoint,
+        (true, false) if net.node_dir(me).join("journal.jsonl").exists() => Start::Rejoin,
+        (true, false) => Start::Fresh,
+    };
+    let line = format!(
+        "{} ({is}, from {}): {}; listens on {}; {}",
+        id::name(me),
+        who.source,
+        if c.is_byzantine(me) {
+            "Byzantine"
+        } else {
+            "correct"
+        },
+        net.listen_address(me, c.n_ps)
+            .unwrap_or_else(|e| format!("nothing ({e})")),
+        match start {
+            Start::Fresh => "starts afresh".to_string(),
+            Start::Checkpoint => format!("resumes from {}", ckpt.display()),
+            Start::Rejoin => format!(
+                "rejoins with its state lost (it ran, but {} is missing)",
+                ckpt.display()
+            ),
+        }
+    );
+    if args.dry_run {
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    tracing::info!("{line}");
+    let s = setup(&args.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let finished = runtime.block_on(run_node(s, me, args.resume))?;
+    let finished = runtime.block_on(run_node(s, me, start))?;
     writeln!(
         out,
         "{} {} at step {}",
-        args.id,
+        id::name(me),
         if finished.completed {
             "finished"
         } else {
@@ -215,7 +277,18 @@ pub fn run(args: &NodeArgs, role: &str, out: &mut impl std::io::Write) -> Result
     Ok(())
 }
 
-async fn run_node(s: Setup, me: Node, resume: bool) -> Result<byzsgd_net::runner::Finished> {
+/// How a node starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// From the initial model, at step 0.
+    Fresh,
+    /// From its checkpoint.
+    Checkpoint,
+    /// It ran before and lost its state: it catches up with its peers.
+    Rejoin,
+}
+
+async fn run_node(s: Setup, me: Node, start: Start) -> Result<byzsgd_net::runner::Finished> {
     let (config_hash, evaluator) = (s.config_hash(), s.evaluator());
     let Setup {
         opts,
@@ -233,7 +306,7 @@ async fn run_node(s: Setup, me: Node, resume: bool) -> Result<byzsgd_net::runner
     let shape = cluster.shape();
     let dir = net.node_dir(me);
     let journal = Journal::open(&dir)?;
-    let checkpoint = matches!(me, Node::Server(_)).then(|| Checkpointing {
+    let checkpoint = Checkpointing {
         path: dir.join("checkpoint.bin"),
         every: net.checkpoint_every,
         owner: Owner {
@@ -241,32 +314,29 @@ async fn run_node(s: Setup, me: Node, resume: bool) -> Result<byzsgd_net::runner
             node: name.clone(),
             config_hash,
         },
-    });
+    };
     let init = source.initial_params();
-    let machine = match me {
-        Node::Server(i) => {
-            let snapshot = match (&checkpoint, resume) {
-                (Some(c), true) => Some(byzsgd_net::checkpoint::read(&c.path, &c.owner)?),
-                _ => None,
-            };
-            Machine::Server(if resume {
-                cluster.restarted_server(i, init, snapshot)?
-            } else {
-                cluster.server(i, init)?
-            })
+    let machine = match (start, me) {
+        (Start::Checkpoint, _) => Machine::resumed(
+            &cluster,
+            me,
+            init,
+            byzsgd_net::checkpoint::read(&checkpoint.path, &checkpoint.owner)?,
+        )?,
+        (Start::Rejoin, Node::Server(i)) => {
+            Machine::Server(cluster.restarted_server(i, init, None)?)
         }
-        Node::Worker(i) => Machine::Worker(cluster.worker(i, dim)?),
+        (Start::Rejoin, Node::Worker(i)) => Machine::Worker(cluster.resumed_worker(i, dim, None)?),
+        (Start::Fresh, Node::Server(i)) => Machine::Server(cluster.server(i, init)?),
+        (Start::Fresh, Node::Worker(i)) => Machine::Worker(cluster.worker(i, dim)?),
     };
     // Servers dial everyone; workers dial the servers.
     let peers = cluster
         .nodes()
         .filter(|&p| p != me && (matches!(me, Node::Server(_)) || matches!(p, Node::Server(_))))
-        .map(|p| Ok((p, net.address(p)?)))
+        .map(|p| Ok((p, net.address(p, shape.n_ps)?)))
         .collect::<byzsgd_net::Result<Vec<_>>>()?;
-    let listen = match &net.listen {
-        Some(a) => a.clone(),
-        None => net.address(me)?,
-    };
+    let listen = net.listen_address(me, shape.n_ps)?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -291,7 +361,7 @@ async fn run_node(s: Setup, me: Node, resume: bool) -> Result<byzsgd_net::runner
         peers,
         linger: Duration::from_secs_f64(net.linger),
         executor: Executor::Thread,
-        checkpoint,
+        checkpoint: Some(checkpoint),
         journal: Some(journal),
     };
     let stop = CancellationToken::new();
@@ -305,7 +375,7 @@ async fn run_node(s: Setup, me: Node, resume: bool) -> Result<byzsgd_net::runner
 }
 
 /// Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
