@@ -171,6 +171,12 @@ pub struct NodeRun {
     pub executor: Executor,
     /// Its checkpoint (a server's replica state, a worker's step and momentum).
     pub checkpoint: Option<Checkpointing>,
+    /// Whether the machine was restored from a checkpoint (or lost its state): its first
+    /// connection to each peer then counts as a reconnection ([`Event::Connected`]), so it sends
+    /// its current step's messages again. A whole cluster resumed at once is at several steps,
+    /// and each node's last messages before the stop went to processes that no longer exist:
+    /// without this, replicas waited for gradients and workers for models nobody would re-send.
+    pub resumed: bool,
     /// Its journal.
     pub journal: Option<Journal>,
 }
@@ -484,6 +490,7 @@ impl NodeRun {
             executor,
             checkpoint,
             mut journal,
+            resumed,
         } = self;
         let me = local.me;
         // Two inputs per peer, and room for timers and gradients: what one peer can hold here is
@@ -493,7 +500,14 @@ impl NodeRun {
         let outboxes: BTreeMap<Node, Outbox> = peers
             .into_iter()
             .map(|(peer, addr)| {
-                let o = spawn_dialler(connect.clone(), local.clone(), peer, addr, tx.clone());
+                let o = spawn_dialler(
+                    connect.clone(),
+                    local.clone(),
+                    peer,
+                    addr,
+                    tx.clone(),
+                    resumed,
+                );
                 (peer, o)
             })
             .collect();

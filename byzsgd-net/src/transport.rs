@@ -460,7 +460,8 @@ impl Outbox {
 }
 
 /// Dials `peer` at `addr` and keeps writing it the messages of its [`Outbox`], dialling again
-/// with backoff whenever the connection fails; after each reconnection the node gets
+/// with backoff whenever the connection fails; after each reconnection (and after the first
+/// connection too when `announce_first`: a node restored from a checkpoint) the node gets
 /// [`Event::Connected`]. Ends when the outbox's senders are gone and it is drained.
 pub fn spawn_dialler<C: Connect>(
     connect: C,
@@ -468,6 +469,7 @@ pub fn spawn_dialler<C: Connect>(
     peer: Node,
     addr: String,
     inputs: mpsc::Sender<Input>,
+    announce_first: bool,
 ) -> Outbox {
     let (tx, mut rx) = mpsc::channel::<Message>(local.limits.queue);
     let pending = Arc::new(AtomicUsize::new(0));
@@ -478,7 +480,8 @@ pub fn spawn_dialler<C: Connect>(
     tokio::spawn(async move {
         let limits = local.limits;
         let mut backoff = limits.backoff_min;
-        let mut first = true;
+        // The first connection is news to the state machine only after a restart.
+        let mut first = !announce_first;
         // A message taken from the queue but not yet written survives a reconnection.
         let mut carry: Option<Message> = None;
         let mut failures = 0u64;

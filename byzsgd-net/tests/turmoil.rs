@@ -76,6 +76,7 @@ fn hosts(
                     if c.path.exists() {
                         let snapshot = checkpoint::read(&c.path, &c.owner)?;
                         run.machine = Machine::resumed(&cluster, node, vec![0.0; DIM], snapshot)?;
+                        run.resumed = true;
                     }
                     run.checkpoint = Some(c);
                 }

@@ -190,6 +190,7 @@ pub fn node_run(cluster: &Cluster, node: Node, steps: u64, dir: &Path) -> NodeRu
         executor: Executor::Inline,
         checkpoint: None,
         journal: Some(Journal::open(&dir.join(id::name(node))).expect("journal")),
+        resumed: false,
     }
 }
 

@@ -363,6 +363,7 @@ async fn run_node(s: Setup, me: Node, start: Start) -> Result<byzsgd_net::runner
         executor: Executor::Thread,
         checkpoint: Some(checkpoint),
         journal: Some(journal),
+        resumed: start != Start::Fresh,
     };
     let stop = CancellationToken::new();
     let signal = stop.clone();
