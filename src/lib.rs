@@ -26,6 +26,6 @@ pub use byzsgd_burn::{
 pub use byzsgd_core::node::{ClusterSpec, GradientSource, StepRow};
 pub use byzsgd_core::sim::Report;
 pub use byzsgd_core::{
-    self, Aggregation, Aggregator, Bound, Contraction, Error, Exec, Result, Rows, attacks, node,
-    registry, rules, sim, testing,
+    self, Aggregation, Aggregator, Bound, Contraction, Error, Exec, Result, Rows, attacks,
+    denormals, node, registry, rules, sim, testing,
 };

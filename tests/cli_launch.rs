@@ -362,6 +362,8 @@ fn a_stopped_launch_resumes_where_it_was() {
             "launch",
             "--steps",
             &steps.to_string(),
+            "--stall-seconds",
+            "120",
             "--quiet",
             "--out",
             d,
@@ -401,7 +403,15 @@ fn a_stopped_launch_resumes_where_it_was() {
             .filter_map(|v| v["step"].as_u64())
             .collect()
     };
-    let o = byzsgd(&["launch", "--resume", "--quiet", "--out", d]);
+    let o = byzsgd(&[
+        "launch",
+        "--resume",
+        "--stall-seconds",
+        "120",
+        "--quiet",
+        "--out",
+        d,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(summary(&dir)["steps"], steps);
     for node in ["s0", "s3", "w0", "w6"] {

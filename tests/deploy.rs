@@ -83,11 +83,19 @@ fn kubernetes_manifests_are_current_parse_and_give_each_pod_its_node_and_key_onl
     // What git holds is what keygen renders (the key material aside).
     let shipped = root().join("deploy").join("kubernetes");
     for f in ["service.yaml", "config.yaml", "nodes.yaml"] {
-        assert_eq!(
+        let (old, new) = (
             std::fs::read_to_string(shipped.join(f)).unwrap(),
             std::fs::read_to_string(rendered.join(f)).unwrap(),
-            "deploy/kubernetes/{f} is stale: byzsgd keygen --config deploy/cluster.toml --out \
-             /tmp/k --kubernetes deploy/kubernetes, then remove its ca.yaml and secrets/"
+        );
+        let first = old.lines().zip(new.lines()).position(|(a, b)| a != b);
+        assert!(
+            old == new,
+            "deploy/kubernetes/{f} is stale (line {}: {:?} where keygen renders {:?}): byzsgd \
+             keygen --config deploy/cluster.toml --out /tmp/k --kubernetes deploy/kubernetes, \
+             then remove its ca.yaml and secrets/",
+            first.map_or(old.lines().count().min(new.lines().count()), |i| i) + 1,
+            first.map(|i| old.lines().nth(i).unwrap_or_default()),
+            first.map(|i| new.lines().nth(i).unwrap_or_default()),
         );
     }
     let service = &docs(&rendered.join("service.yaml"))[0];
@@ -167,6 +175,12 @@ fn kubernetes_manifests_are_current_parse_and_give_each_pod_its_node_and_key_onl
             .collect();
         assert_eq!(args[0], "node", "{name}: every pod runs the same command");
         assert!(args.contains(&"--resume"), "{name}");
+        // A container that exits is restarted: a finished node stays.
+        assert!(args.contains(&"--wait-when-done"), "{name}");
+        assert_eq!(
+            c["securityContext"]["allowPrivilegeEscalation"].as_bool(),
+            Some(false)
+        );
         let env: BTreeMap<&str, &str> = c["env"]
             .as_sequence()
             .unwrap()
@@ -226,12 +240,14 @@ fn kubernetes_manifests_are_current_parse_and_give_each_pod_its_node_and_key_onl
 }
 
 /// A stand-in for `srun` on one machine: SLURM_NTASKS copies of the command, task i with
-/// SLURM_PROCID=i; SIGTERM goes on to every task, as srun forwards it.
+/// SLURM_PROCID=i, their pids in $SRUN_PIDS. Like srun, it answers SIGTERM by killing its tasks
+/// (SIGKILL: no checkpoint), so a script that stops a run through srun fails the test.
 const SRUN: &str = r#"#!/usr/bin/env bash
 while [[ $1 == --* ]]; do shift; done
 pids=()
 for ((i = 0; i < SLURM_NTASKS; i++)); do SLURM_PROCID=$i "$@" & pids+=($!); done
-trap 'kill -TERM "${pids[@]}" 2>/dev/null' TERM INT
+echo "${pids[@]}" >"$SRUN_PIDS"
+trap 'kill -KILL "${pids[@]}" 2>/dev/null' TERM INT
 status=0
 for p in "${pids[@]}"; do
     while true; do
@@ -294,7 +310,9 @@ fn sbatch(dir: &Path, bin: &Path, port: u16) -> Command {
         .env("SLURM_NTASKS", "12")
         .env("SLURM_JOB_ID", "1")
         .env("RUST_LOG", "info")
-        .env_remove("BYZSGD_ID")
+        .env("SRUN_PIDS", dir.join("srun.pids"))
+        // The script must unset it: else every task would be the same node.
+        .env("BYZSGD_ID", "s0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
@@ -320,7 +338,12 @@ fn journal_steps(run: &Path, node: &str, kind: &str) -> Vec<u64> {
 /// Seen failing: with workers not checkpointing (as before this test), the worker checkpoint
 /// check failed (`w0: ... checkpoint.bin: No such file`); with `--resume` dropped from the
 /// script, the second job started afresh and the resume check failed (`s0 did not resume from
-/// its checkpoint`).
+/// its checkpoint`); with a restored node's first connections not counted as reconnections
+/// (so it sent nothing again), the servers stopped at step 81 waited for gradients the workers,
+/// at 82, had sent before the stop (`no progress`). The first version of the script had Slurm signal the batch shell only
+/// (`--signal=B:TERM`) and passed that SIGTERM on to srun, which kills its tasks: the stand-in
+/// srun here kills its tasks on SIGTERM as srun does, and the tasks are signalled as Slurm
+/// signals them under `--signal=TERM`.
 #[test]
 fn a_slurm_job_runs_each_task_as_its_rank_and_resumes_after_preemption() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
@@ -357,14 +380,24 @@ fn a_slurm_job_runs_each_task_as_its_rank_and_resumes_after_preemption() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Preemption: SIGTERM to the batch shell.
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &job.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    // The time limit near (--signal=TERM@120) or scancel --signal=TERM: Slurm signals every
+    // task itself; the batch shell gets one too, as on a preemption.
+    // Ranks 2..=4 (s2, s3, s4) first, the rest half a second later: the nodes stop at
+    // different steps, as they do when signals arrive over a real cluster.
+    let tasks = std::fs::read_to_string(dir.join("srun.pids")).unwrap();
+    let tasks: Vec<&str> = tasks.split_whitespace().collect();
+    let job_pid = job.id().to_string();
+    for (i, pid) in tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (2..=4).contains(i))
+    {
+        let _ = (i, Command::new("kill").args(["-TERM", pid]).status());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for pid in tasks.iter().copied().chain([job_pid.as_str()]) {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
+    }
     let first = job.wait_with_output().unwrap();
     let log = text(&first);
     // Every task ran as the node its rank names.
@@ -415,8 +448,30 @@ fn a_slurm_job_runs_each_task_as_its_rank_and_resumes_after_preemption() {
         "the job was not stopped midway: {stopped_at:?}"
     );
 
-    // Submitted again: it resumes.
-    let second = sbatch(&dir, &bin, port).output().unwrap();
+    // Submitted again: it resumes, and finishes (a resumed cluster that deadlocks is stopped
+    // after 240 s: nodes wait for peers for ever).
+    let mut job = sbatch(&dir, &bin, port).spawn().unwrap();
+    let start = Instant::now();
+    while job.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(240) {
+            let tasks = std::fs::read_to_string(dir.join("srun.pids")).unwrap_or_default();
+            for pid in tasks.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+            let o = job.wait_with_output().unwrap();
+            let steps: BTreeMap<&String, Option<u64>> = names
+                .iter()
+                .filter(|n| n.starts_with('s'))
+                .map(|n| (n, journal_steps(&run, n, "model").last().copied()))
+                .collect();
+            panic!(
+                "no progress: the resumed job did not finish in 240 s (servers at {steps:?}): {}",
+                text(&o)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let second = job.wait_with_output().unwrap();
     let log2 = text(&second);
     assert!(second.status.success(), "{log2}");
     for name in &names {

@@ -33,6 +33,7 @@
 pub mod aggregator;
 pub mod attacks;
 mod bound;
+pub mod denormals;
 mod error;
 pub(crate) mod kernels;
 pub mod node;

@@ -12,7 +12,7 @@
 //!                                 # {port} is the port of the node's own address)
 //! time_unit = 0.05                # seconds per timer unit (default: a gradient, measured)
 //! linger = 10.0                   # seconds a finished node keeps answering its peers
-//! checkpoint_every = 50           # a server checkpoints every this many steps (0: on stop)
+//! checkpoint_every = 50           # a node checkpoints every this many steps (0: on stop)
 //! ```
 
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub struct NetConfig {
     pub time_unit: Option<f64>,
     /// Seconds a finished node keeps answering.
     pub linger: f64,
-    /// A server checkpoints every this many steps (0: only when stopped and at the end).
+    /// A node checkpoints every this many steps (0: only when stopped and at the end).
     pub checkpoint_every: u64,
 }
 

@@ -13,6 +13,10 @@ use cli::{AggregateArgs, BenchArgs};
 #[derive(Debug, Parser)]
 #[command(name = "byzsgd", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// Keep subnormal floats (slow on many x86 cores) instead of flushing them to zero, as every
+    /// thread of byzsgd does by default; launch's nodes inherit it.
+    #[arg(long, global = true, env = "BYZSGD_KEEP_DENORMALS")]
+    keep_denormals: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +49,11 @@ enum Command {
     ///
     /// Example: byzsgd worker --config runs/net/cluster.toml --id w0
     Worker(cli::node::NodeArgs),
+    /// Write a cluster file that puts node i (servers first) on the i-th host of a list, at
+    /// port BASE + i: an allocation's hosts turned into the file every task reads.
+    ///
+    /// Example: scontrol show hostnames | byzsgd place --config base.toml --hosts - --out run/cluster.toml
+    Place(cli::place::PlaceArgs),
     /// Make a cluster CA and one key and certificate per node of a cluster file.
     ///
     /// Example: byzsgd keygen --config cluster.toml --out certs
@@ -77,6 +86,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts: the gradient pool's and Burn's threads inherit it.
+    if cli.keep_denormals {
+        // SAFETY: no other thread runs yet. The nodes launch starts inherit the choice.
+        unsafe { std::env::set_var("BYZSGD_KEEP_DENORMALS", "true") };
+    } else {
+        byzsgd::denormals::flush_denormals(true);
+    }
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
         Command::Simulate(args) => cli::simulate::run(args, &mut stdout),
@@ -84,6 +100,7 @@ fn main() -> ExitCode {
         Command::Node(args) => cli::node::run(args, None, &mut stdout),
         Command::Server(args) => cli::node::run(args, Some("server"), &mut stdout),
         Command::Worker(args) => cli::node::run(args, Some("worker"), &mut stdout),
+        Command::Place(args) => cli::place::run(args, &mut stdout),
         Command::Keygen(args) => cli::keygen::run(args, &mut stdout),
         Command::Report(args) => cli::report::run(args, &mut stdout),
         Command::Evaluate(args) => cli::evaluate::run(args, &mut stdout),

@@ -5,9 +5,12 @@
 //! hand every pod every key. So each node is a StatefulSet of its own (`<app>-s3`, one pod
 //! `<app>-s3-0`) mounting only its own Secret, all behind one headless Service (`<app>`) that
 //! publishes pods before they are ready, so peers find each other while they start. Each pod
-//! runs the same command, `byzsgd node --config /etc/byzsgd/cluster.toml --resume`, and learns
-//! its node from `BYZSGD_ID`. Its checkpoints live on a volume of its own, and its grace period
-//! leaves time to write one on SIGTERM.
+//! runs the same command, `byzsgd node --config /etc/byzsgd/cluster.toml --resume
+//! --wait-when-done`, and learns its node from `BYZSGD_ID`. Its checkpoints live on a volume of
+//! its own, and its grace period leaves time to write one on SIGTERM. A finished node stays
+//! (idle) rather than exit, since a StatefulSet restarts a container that exits; delete the
+//! StatefulSets once the run is over. The pods meet the "restricted" Pod Security Standard.
+//! On an IPv6-only cluster, set `listen = "[::]:7000"` in the ConfigMap's cluster file.
 //!
 //! What is written:
 //!
@@ -24,7 +27,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use byzsgd_core::protocol::{ClusterConfig, Node};
-use byzsgd_net::config::NetConfig;
 use byzsgd_net::id;
 use byzsgd_net::tls::ClusterKeys;
 
@@ -54,18 +56,15 @@ pub fn app_name(cluster: &str) -> String {
 /// The cluster file `text` (a cluster file's whole text) with its `[net]` table set for pods of
 /// `app`: certificates, outputs, addresses and the listening port.
 pub fn pod_cluster_file(text: &str, app: &str) -> Result<String> {
-    let mut table: toml::Table = text.parse().context("the cluster file")?;
-    let mut net = NetConfig::take(&mut table, Path::new(""))?;
-    net.certs = "/etc/byzsgd/certs".into();
-    net.out = "/var/lib/byzsgd".into();
-    net.address = Some(format!("{app}-{{id}}-0.{app}:{PORT}"));
-    net.nodes.clear();
-    net.listen = Some(format!("0.0.0.0:{PORT}"));
-    net.check()?;
-    table.insert("net".into(), toml::Value::try_from(&net)?);
+    let placed = super::place::with_net(text, |net| {
+        net.certs = "/etc/byzsgd/certs".into();
+        net.out = "/var/lib/byzsgd".into();
+        net.address = Some(format!("{app}-{{id}}-0.{app}:{PORT}"));
+        net.nodes.clear();
+        net.listen = Some(format!("0.0.0.0:{PORT}"));
+    })?;
     Ok(format!(
-        "# The cluster file of the pods (written by byzsgd keygen --kubernetes).\n{}",
-        toml::to_string(&table)?
+        "# The cluster file of the pods (written by byzsgd keygen --kubernetes).\n{placed}"
     ))
 }
 
@@ -173,9 +172,15 @@ impl Manifests {
                  byzsgd/node: {name}\n        byzsgd/role: {role}\n    spec:\n      \
                  terminationGracePeriodSeconds: {GRACE_SECONDS}\n      \
                  automountServiceAccountToken: false\n      securityContext:\n        \
-                 runAsNonRoot: true\n        runAsUser: 10001\n        fsGroup: 10001\n      \
+                 runAsNonRoot: true\n        runAsUser: 10001\n        fsGroup: 10001\n        \
+                 seccompProfile:\n          type: RuntimeDefault\n      \
                  containers:\n        - name: byzsgd\n          image: {image}\n          \
-                 args: [\"node\", \"--config\", \"/etc/byzsgd/cluster.toml\", \"--resume\"]\n          \
+                 args: [\"node\", \"--config\", \"/etc/byzsgd/cluster.toml\", \"--resume\", \
+                 \"--wait-when-done\"]\n          \
+                 securityContext:\n            allowPrivilegeEscalation: false\n            \
+                 capabilities:\n              drop: [\"ALL\"]\n          \
+                 resources:\n            requests:\n              cpu: \"1\"\n              \
+                 memory: 1Gi\n          \
                  env:\n            - name: BYZSGD_ID\n              value: \"{name}\"\n            \
                  - name: RUST_LOG\n              value: info\n          ports:\n            \
                  - name: byzsgd\n              containerPort: {PORT}\n          volumeMounts:\n            \
@@ -222,6 +227,13 @@ impl Manifests {
             o.open(&p)
                 .and_then(|mut f| f.write_all(self.secret(name, cert, key).as_bytes()))
                 .with_context(|| format!("writing {}", p.display()))?;
+            // An older file keeps its mode through the truncation: set it again.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("restricting {}", p.display()))?;
+            }
         }
         Ok(())
     }

@@ -64,10 +64,15 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
         prepare(args, out)?
     };
     let c = cluster.shape();
+    if stop.load(Ordering::SeqCst) {
+        bail!("stopped before any node started");
+    }
     let exe = std::env::current_exe()?;
     let mut procs = Vec::new();
     for node in cluster.nodes() {
         let name = id::name(node);
+        // A resumed node announces again that it listens: last run's note must not count.
+        let _ = std::fs::remove_file(dir.join("nodes").join(&name).join("listening"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -114,19 +119,33 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
 }
 
 /// Set once Ctrl-C or SIGTERM reaches `launch`: it then stops its nodes as they stop
-/// themselves (each writes its checkpoint), so the run can be resumed.
+/// themselves (each writes its checkpoint), so the run can be resumed. The handlers are in
+/// place when it returns (a signal before then would end launch and orphan its nodes).
 fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = flag.clone();
+    let (ready, installed) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-        {
-            rt.block_on(wait_for_signal());
-            set.store(true, Ordering::SeqCst);
-        }
+        else {
+            let _ = ready.send(());
+            return;
+        };
+        rt.block_on(async {
+            let signal = wait_for_signal();
+            // The first poll registers the handlers; then launch may go on.
+            let mut signal = std::pin::pin!(signal);
+            tokio::select! {
+                biased;
+                _ = &mut signal => {}
+                _ = async { let _ = ready.send(()); std::future::pending::<()>().await } => {}
+            }
+        });
+        set.store(true, Ordering::SeqCst);
     });
+    let _ = installed.recv_timeout(Duration::from_secs(5));
     flag
 }
 
@@ -442,14 +461,12 @@ fn log_tail(dir: &Path, node: Node) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// SIGTERM to every node still running (a server writes its checkpoint), then SIGKILL to those
+/// SIGTERM to every node still running (each writes its checkpoint), then SIGKILL to those
 /// still there after 20 s.
 fn stop_all(procs: &mut [Proc]) {
     for p in procs.iter_mut() {
         if p.exited.is_none() && p.child.try_wait().ok().flatten().is_none() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &p.child.id().to_string()])
-                .status();
+            terminate(&p.child);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -463,4 +480,21 @@ fn stop_all(procs: &mut [Proc]) {
         let _ = p.child.kill();
         let _ = p.child.wait();
     }
+}
+
+/// SIGTERM to `child` (a node writes its checkpoint and exits), without a `kill` program (slim
+/// container images have none).
+fn terminate(child: &Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: kill(2) with a pid of a child this process started and has not reaped
+            // (the caller checked with try_wait), so the pid names that child.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = child;
 }

@@ -13,6 +13,7 @@ pub mod kubernetes;
 pub mod launch;
 pub mod models;
 pub mod node;
+pub mod place;
 pub mod plot;
 pub mod progress;
 pub mod report;

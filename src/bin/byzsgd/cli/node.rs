@@ -48,9 +48,13 @@ pub struct NodeArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// List the cluster's nodes, one per line: global index, name, role, address ("-" where
-    /// the file gives none), then exit.
-    #[arg(long, conflicts_with_all = ["id", "resume", "dry_run"])]
+    /// the file gives none), then exit (whatever --id or BYZSGD_ID say).
+    #[arg(long, conflicts_with_all = ["resume", "dry_run"])]
     pub list: bool,
+    /// Once finished, stay (idle) until stopped rather than exit: for engines that restart a
+    /// container that exits, such as a Kubernetes StatefulSet.
+    #[arg(long)]
+    pub wait_when_done: bool,
 }
 
 /// A cluster file, read and checked: what every node of it computes with.
@@ -258,6 +262,9 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
         return Ok(());
     }
     tracing::info!("{line}");
+    // One process per node and folder: a second one (a job submitted twice on a shared
+    // folder, a stray BYZSGD_ID) would write the same checkpoint and journal.
+    let _lock = lock_node_dir(&net.node_dir(me))?;
     let s = setup(&args.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -274,7 +281,35 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
         },
         finished.step
     )?;
+    if finished.completed && args.wait_when_done {
+        tracing::info!("finished; waiting to be stopped (--wait-when-done)");
+        runtime.block_on(wait_for_signal());
+    }
     Ok(())
+}
+
+/// Holds `dir/lock` exclusively for as long as the returned file lives, or says which node's
+/// folder another process holds.
+fn lock_node_dir(dir: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another process runs this node already: it holds {} (two processes must never be \
+             the same node)",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 /// How a node starts.
