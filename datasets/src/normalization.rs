@@ -71,6 +71,15 @@ impl Normalization {
         }
     }
 
+    /// Fixed statistics for the CIFAR-shaped synthetic set: as [`Normalization::synthetic`], on
+    /// each of its three channels.
+    pub fn synthetic_cifar() -> Self {
+        Self {
+            mean: vec![0.5; 3],
+            std: vec![0.5; 3],
+        }
+    }
+
     /// The per-channel mean and standard deviation of `set`'s pixels (a constant channel gets
     /// std 1, so that it is only centred).
     pub fn from_data(set: &ImageSet) -> Self {

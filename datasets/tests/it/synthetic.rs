@@ -1,6 +1,8 @@
 //! The synthetic set: deterministic, balanced, learnable but not trivially.
 
-use byzsgd_datasets::synthetic::{self, SYNTHETIC_CLASSES, SYNTHETIC_SHAPE, SyntheticConfig};
+use byzsgd_datasets::synthetic::{
+    self, SYNTHETIC_CIFAR_SHAPE, SYNTHETIC_CLASSES, SYNTHETIC_SHAPE, SyntheticConfig,
+};
 
 use crate::fixtures::test_seed;
 
@@ -43,6 +45,18 @@ fn configuration_is_checked_and_used() {
         },
         SyntheticConfig {
             max_mix: 1.0,
+            ..base
+        },
+        SyntheticConfig {
+            shape: [0, 28, 28],
+            ..base
+        },
+        SyntheticConfig {
+            shape: [3, 32, 28],
+            ..base
+        },
+        SyntheticConfig {
+            shape: [1, 4, 4],
             ..base
         },
     ] {
@@ -132,4 +146,32 @@ fn learnable_but_not_trivial() {
         accuracy < 0.99,
         "too easy: nearest class mean gets {accuracy:.3}"
     );
+}
+
+/// The CIFAR-shaped set: colour images of CIFAR-10's shape, deterministic, balanced, and
+/// learnable but not trivially, like the grayscale one; its channels differ (each blob has a
+/// colour), so it is no grayscale image repeated three times.
+#[test]
+fn cifar_shaped_colour_set() {
+    let a = synthetic::generate_cifar(200, 100, 5);
+    assert_eq!(a, synthetic::generate_cifar(200, 100, 5));
+    assert_ne!(
+        a.train.pixels(),
+        synthetic::generate_cifar(200, 100, 6).train.pixels()
+    );
+    assert_eq!(a.train.shape(), SYNTHETIC_CIFAR_SHAPE);
+    assert_eq!(a.train.image_len(), 3 * 32 * 32);
+    assert_eq!(a.test.class_histogram(), [10; 10]);
+    let plane = 32 * 32;
+    let differ = (0..a.train.len())
+        .filter(|&i| {
+            let img = a.train.image(i);
+            img[..plane] != img[plane..2 * plane] && img[plane..2 * plane] != img[2 * plane..]
+        })
+        .count();
+    assert_eq!(differ, a.train.len(), "channels equal in some image");
+    let seed = test_seed("cifar_shaped_colour_set");
+    let accuracy = nearest_mean_accuracy(&synthetic::generate_cifar(2000, 500, seed));
+    println!("CIFAR-shaped: nearest-class-mean test accuracy {accuracy:.3}");
+    assert!(accuracy > 0.6 && accuracy < 0.99, "{accuracy:.3}");
 }

@@ -11,7 +11,13 @@ use byzsgd_datasets::{
 };
 
 /// Data set names `inspect` knows.
-pub const DATASETS: &[&str] = &["synthetic", "fashion-mnist", "mnist", "cifar10"];
+pub const DATASETS: &[&str] = &[
+    "synthetic",
+    "synthetic-cifar",
+    "fashion-mnist",
+    "mnist",
+    "cifar10",
+];
 
 /// Arguments of `byzsgd datasets`.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,7 +37,7 @@ pub enum DatasetsCommand {
 /// Arguments of `byzsgd datasets inspect`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InspectArgs {
-    /// synthetic, fashion-mnist, mnist or cifar10.
+    /// synthetic, synthetic-cifar (3x32x32 colour, generated), fashion-mnist, mnist or cifar10.
     pub name: String,
     /// Directory of the files (fashion-mnist defaults to /usr/share/datasets/fashion-mnist;
     /// mnist and cifar10 need one).
@@ -43,6 +49,7 @@ pub struct InspectArgs {
 pub fn load(name: &str, dir: Option<&PathBuf>) -> Result<Split> {
     Ok(match (name, dir) {
         ("synthetic", _) => synthetic::generate(60_000, 10_000, 0),
+        ("synthetic-cifar", _) => synthetic::generate_cifar(50_000, 10_000, 0),
         ("fashion-mnist", Some(dir)) => load_fashion_mnist(dir)?,
         ("fashion-mnist", None) => load_fashion_mnist_default()?,
         ("mnist", Some(dir)) => load_mnist(dir)?,
@@ -60,6 +67,7 @@ pub fn normalization(name: &str) -> Normalization {
         "cifar10" => Normalization::cifar10(),
         "fashion-mnist" => Normalization::fashion_mnist(),
         "synthetic" => Normalization::synthetic(),
+        "synthetic-cifar" => Normalization::synthetic_cifar(),
         _ => Normalization::mnist(),
     }
 }

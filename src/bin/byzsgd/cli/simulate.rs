@@ -66,7 +66,8 @@ pub struct SimulateArgs {
     /// Gather period T (0: no gathers); default max(1, floor(1/(3 L lr))).
     #[arg(long)]
     pub gather_period: Option<u64>,
-    /// synthetic (default, embedded), fashion-mnist, mnist, cifar10.
+    /// synthetic (default, generated: 1x28x28), synthetic-cifar (generated: 3x32x32 colour, for
+    /// cifarnet and resnet18), fashion-mnist, mnist, cifar10.
     #[arg(long)]
     pub dataset: Option<String>,
     /// Directory of the data set's files.
@@ -258,8 +259,8 @@ pub fn data(o: &Options) -> Result<(Split, Normalization)> {
     load_split(&o.dataset, o.data_dir.as_ref(), o.sim.seed)
 }
 
-/// Data set `name` (from `data_dir`, or generated from `seed`: synthetic has 20,000 training and
-/// 2,000 test images), with its normalisation.
+/// Data set `name` (from `data_dir`, or generated from `seed`: synthetic and synthetic-cifar have
+/// 20,000 training and 2,000 test images), with its normalisation.
 pub fn load_split(
     name: &str,
     data_dir: Option<&PathBuf>,
@@ -267,6 +268,7 @@ pub fn load_split(
 ) -> Result<(Split, Normalization)> {
     let split = match name {
         "synthetic" => synthetic::generate(20_000, 2_000, seed),
+        "synthetic-cifar" => synthetic::generate_cifar(20_000, 2_000, seed),
         name => load(name, data_dir)?,
     };
     Ok((split, normalization(name)))
