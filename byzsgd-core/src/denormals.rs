@@ -9,7 +9,7 @@
 //! [`flush_denormals`] sets the calling thread's floating-point control register: on x86-64 the
 //! MXCSR's flush-to-zero (FTZ, bit 15) and denormals-are-zero (DAZ, bit 6) bits, on aarch64 the
 //! FPCR's FZ bit (24). A thread started afterwards inherits the register from the thread that
-//! starts it (Linux copies the floating-point state on `clone`; [`tests`] checks it), so calling
+//! starts it (Linux copies the floating-point state on `clone`; a test checks it), so calling
 //! it first thing in `main`, before any pool or Burn backend starts its threads, covers every
 //! thread that computes. Elsewhere it does nothing and says so.
 
