@@ -123,6 +123,18 @@ fn journal_step(dir: &Path, node: &str) -> u64 {
         .map_or(0, |s| s + 1)
 }
 
+/// Waits (at most 300 s) until `node`'s journal shows `step`.
+fn wait_for_step(dir: &Path, node: &str, step: u64) {
+    let start = Instant::now();
+    while journal_step(dir, node) < step {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the run did not reach step {step} at {node}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn model(dir: &Path, node: &str, step: u64) -> Option<Vec<f32>> {
     let bytes = std::fs::read(
         dir.join("nodes")
@@ -193,14 +205,7 @@ fn a_killed_server_restarted_with_resume_rejoins() {
         .spawn()
         .unwrap();
     // Wait for s1 to be well into the run.
-    let start = Instant::now();
-    while journal_step(&dir, "s1") < 60 {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "the run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_step(&dir, "s1", 60);
     let csv = std::fs::read_to_string(dir.join("nodes.csv")).unwrap();
     let pid = csv
         .lines()
@@ -318,6 +323,43 @@ fn nodes_refuse_bad_ids_and_foreign_or_torn_checkpoints() {
     refused(&["server", "--config", c, "--id", "s9"], "has 5 servers");
     refused(&["node", "--config", c, "--id", "12"], "beyond the cluster");
     refused(&["server", "--config", c, "--id", "s01"], "not a node name");
+    // Two processes as one node: the second is refused while the first runs (it holds the
+    // node's folder). Without the lock the second started too, and this waited 30 s for it.
+    let listening = dir.join("nodes").join("s1").join("listening");
+    let _ = std::fs::remove_file(&listening);
+    let mut first = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+        .args(["server", "--config", c, "--id", "s1", "--resume"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !listening.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "s1 did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut second = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
+        .args(["node", "--config", c, "--id", "s1", "--resume"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while second.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = second.kill();
+    let o = second.wait_with_output().unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(
+        !o.status.success() && text(&o).contains("another process runs this node"),
+        "a second s1 was not refused: {}",
+        text(&o)
+    );
     // launch refuses to overwrite a cluster.
     refused(
         &["launch", "--out", dir.to_str().unwrap()],
@@ -372,14 +414,7 @@ fn a_stopped_launch_resumes_where_it_was() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while journal_step(&dir, "s0") < 100 {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "the run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_step(&dir, "s0", 100);
     assert!(
         Command::new("kill")
             .args(["-TERM", &launch.id().to_string()])

@@ -387,12 +387,8 @@ fn a_slurm_job_runs_each_task_as_its_rank_and_resumes_after_preemption() {
     let tasks = std::fs::read_to_string(dir.join("srun.pids")).unwrap();
     let tasks: Vec<&str> = tasks.split_whitespace().collect();
     let job_pid = job.id().to_string();
-    for (i, pid) in tasks
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| (2..=4).contains(i))
-    {
-        let _ = (i, Command::new("kill").args(["-TERM", pid]).status());
+    for pid in &tasks[2..=4] {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
     }
     std::thread::sleep(Duration::from_millis(500));
     for pid in tasks.iter().copied().chain([job_pid.as_str()]) {

@@ -6,6 +6,14 @@ use byzsgd_core::protocol::Node;
 
 use crate::{NetError, Result};
 
+/// `server` or `worker`: the node's role, as commands and manifests name it.
+pub fn role(node: Node) -> &'static str {
+    match node {
+        Node::Server(_) => "server",
+        Node::Worker(_) => "worker",
+    }
+}
+
 /// `s3` for server 3, `w0` for worker 0.
 pub fn name(node: Node) -> String {
     match node {

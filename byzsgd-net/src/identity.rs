@@ -32,6 +32,13 @@ pub fn node_of(index: usize, n_ps: usize, n_w: usize) -> Result<Node> {
     }
 }
 
+/// Every node of a cluster of `n_ps` servers and `n_w` workers, in index order.
+pub fn all(n_ps: usize, n_w: usize) -> impl Iterator<Item = Node> {
+    (0..n_ps)
+        .map(Node::Server)
+        .chain((0..n_w).map(Node::Worker))
+}
+
 /// The global index of `node` in a cluster of `n_ps` servers.
 pub fn index_of(node: Node, n_ps: usize) -> usize {
     match node {
@@ -167,6 +174,7 @@ mod tests {
         for (i, &n) in nodes.iter().enumerate() {
             assert_eq!(index_of(n, n_ps), i);
         }
+        assert_eq!(all(n_ps, n_w).collect::<Vec<_>>(), nodes);
         assert!(node_of(12, n_ps, n_w).is_err());
     }
 

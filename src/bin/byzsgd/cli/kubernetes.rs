@@ -26,9 +26,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use byzsgd_core::protocol::{ClusterConfig, Node};
-use byzsgd_net::id;
+use byzsgd_core::protocol::ClusterConfig;
 use byzsgd_net::tls::ClusterKeys;
+use byzsgd_net::{id, identity};
 
 /// The port every pod listens on.
 pub const PORT: u16 = 7000;
@@ -149,16 +149,8 @@ impl Manifests {
             c.n_w,
             c.n_w.saturating_sub(1)
         );
-        let nodes = (0..c.n_ps)
-            .map(Node::Server)
-            .chain((0..c.n_w).map(Node::Worker));
-        for node in nodes {
-            let name = id::name(node);
-            let role = if matches!(node, Node::Server(_)) {
-                "server"
-            } else {
-                "worker"
-            };
+        for node in identity::all(c.n_ps, c.n_w) {
+            let (name, role) = (id::name(node), id::role(node));
             let _ = write!(
                 out,
                 "---\n\

@@ -63,7 +63,6 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
     } else {
         prepare(args, out)?
     };
-    let c = cluster.shape();
     if stop.load(Ordering::SeqCst) {
         bail!("stopped before any node started");
     }
@@ -77,13 +76,8 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
             .create(true)
             .append(true)
             .open(dir.join("logs").join(format!("{name}.log")))?;
-        let role = if matches!(node, Node::Server(_)) {
-            "server"
-        } else {
-            "worker"
-        };
         let mut cmd = Command::new(&exe);
-        cmd.args([role, "--config"])
+        cmd.args([id::role(node), "--config"])
             .arg(&config)
             .args(["--id", &name])
             .env_remove("BYZSGD_ID")
@@ -103,7 +97,6 @@ pub fn run(args: &LaunchArgs, out: &mut impl Write) -> Result<()> {
             exited: None,
         });
     }
-    debug_assert_eq!(procs.len(), c.n_ps + c.n_w);
     let result = follow(&mut procs, &dir, &cluster, args, opts.sim.steps, &stop);
     stop_all(&mut procs);
     if stop.load(Ordering::SeqCst) {
@@ -330,11 +323,7 @@ fn follow(
         csv.push_str(&format!(
             "{},{},{},{},{}\n",
             id::name(p.node),
-            if matches!(p.node, Node::Server(_)) {
-                "server"
-            } else {
-                "worker"
-            },
+            id::role(p.node),
             cluster.is_byzantine(p.node),
             p.child.id(),
             listening[&p.node]

@@ -122,7 +122,12 @@ pub fn read_cluster_file(path: &Path) -> Result<(Options, NetConfig)> {
 
 /// Reads the cluster file at `path`, with the data and the model.
 pub fn setup(path: &Path) -> Result<Setup> {
-    let (mut opts, net) = read_cluster_file(path)?;
+    let (opts, net) = read_cluster_file(path)?;
+    setup_from(opts, net)
+}
+
+/// Everything a node computes with, from a cluster file already read ([`read_cluster_file`]).
+pub fn setup_from(mut opts: Options, net: NetConfig) -> Result<Setup> {
     let device = parse_device(&opts.device)?;
     let (split, norm) = data(&opts)?;
     let (cluster, source) =
@@ -193,17 +198,11 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
     let (opts, net) = read_cluster_file(&args.config)?;
     let c = opts.sim.resolve()?.shape();
     if args.list {
-        for i in 0..c.n_ps + c.n_w {
-            let node = identity::node_of(i, c.n_ps, c.n_w)?;
-            let role = if matches!(node, Node::Server(_)) {
-                "server"
-            } else {
-                "worker"
-            };
+        for (i, node) in identity::all(c.n_ps, c.n_w).enumerate() {
             let address = net
                 .address(node, c.n_ps)
                 .unwrap_or_else(|_| "-".to_string());
-            writeln!(out, "{i} {} {role} {address}", id::name(node))?;
+            writeln!(out, "{i} {} {} {address}", id::name(node), id::role(node))?;
         }
         return Ok(());
     }
@@ -216,11 +215,7 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
     )
     .with_context(|| format!("in the cluster of {}", args.config.display()))?;
     let me = who.node;
-    let is = if matches!(me, Node::Server(_)) {
-        "server"
-    } else {
-        "worker"
-    };
+    let is = id::role(me);
     if let Some(role) = role
         && role != is
     {
@@ -265,7 +260,7 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
     // One process per node and folder: a second one (a job submitted twice on a shared
     // folder, a stray BYZSGD_ID) would write the same checkpoint and journal.
     let _lock = lock_node_dir(&net.node_dir(me))?;
-    let s = setup(&args.config)?;
+    let s = setup_from(opts, net)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

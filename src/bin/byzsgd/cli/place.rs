@@ -84,9 +84,9 @@ pub fn run(args: &PlaceArgs, out: &mut impl Write) -> Result<()> {
         net.out = ".".into();
         net.address = None;
         net.listen = Some("0.0.0.0:{port}".into());
-        net.nodes = (0..n)
-            .map(|i| {
-                let node = identity::node_of(i, c.n_ps, c.n_w).expect("i < n");
+        net.nodes = identity::all(c.n_ps, c.n_w)
+            .enumerate()
+            .map(|(i, node)| {
                 (
                     id::name(node),
                     format!("{}:{}", hosts[i], usize::from(args.port) + i),
