@@ -175,7 +175,8 @@ pub struct NodeRun {
     /// connection to each peer then counts as a reconnection ([`Event::Connected`]), so it sends
     /// its current step's messages again. A whole cluster resumed at once is at several steps,
     /// and each node's last messages before the stop went to processes that no longer exist:
-    /// without this, replicas waited for gradients and workers for models nobody would re-send.
+    /// once, before this, a resumed cluster stalled with replicas in a gather and workers a step
+    /// ahead (not reproduced on demand since: a guard, not a proven fix).
     pub resumed: bool,
     /// Its journal.
     pub journal: Option<Journal>,
