@@ -275,8 +275,21 @@ fn a_killed_server_restarted_with_resume_rejoins() {
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect::<Vec<f32>>()
     };
-    // After the last sampled gather before the end (steady state), and at the end. Replicas that
-    // gathered the same models are identical: then s1 must be too (up to rounding).
+    // After the last sampled gather before the end (steady state), and at the end, s1 must be
+    // no further from the honest median than the honest replicas are from each other. Their
+    // spread at one gather can be 0 (all three took the median of the same q_ps models) while
+    // s1, whose own model is one of its inputs, rightly differs: CI once saw 1.3e-2 against a
+    // spread of 0 at step 389. So the yardstick is the largest spread at any sampled gather
+    // since the restart; a replica that never rejoined is orders of magnitude further (its
+    // model of step ~60 is ~1e0 from step 389's).
+    let yardstick = (first..steps)
+        .filter(|s| (s + 1) % 10 == 0)
+        .map(|s| {
+            let m = |n: &str| model(&dir, n, s).expect("an honest model at a sampled step");
+            gap(&m("s0"), &[m("s0"), m("s2"), m("s3")]).1
+        })
+        .fold(0.0, f64::max);
+    println!("the honest spread at the sampled gathers since the restart: at most {yardstick:.3e}");
     for (when, (d, spread)) in [
         (format!("the gather of step {}", steps - 11), at(steps - 11)),
         (
@@ -284,10 +297,10 @@ fn a_killed_server_restarted_with_resume_rejoins() {
             gap(&last("s1"), &[last("s0"), last("s2"), last("s3")]),
         ),
     ] {
-        println!("after {when}: {d:.3e} against {spread:.3e}");
+        println!("after {when}: {d:.3e} against {spread:.3e} (now) and {yardstick:.3e}");
         assert!(
-            d <= spread.max(1e-6),
-            "after {when}, s1 is {d} from the median; the honest spread is {spread}"
+            d <= yardstick.max(1e-6),
+            "after {when}, s1 is {d} from the median; the honest spread since the restart was at most {yardstick}"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
