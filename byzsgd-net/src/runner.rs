@@ -167,6 +167,8 @@ pub struct NodeRun {
     pub peers: Vec<(Node, String)>,
     /// How long it lingers after finishing.
     pub linger: Duration,
+    /// How long it waits without reaching a new step before it gives up (`None`: for ever).
+    pub give_up: Option<Duration>,
     /// Where the state machine runs.
     pub executor: Executor,
     /// Its checkpoint (a server's replica state, a worker's step and momentum).
@@ -202,6 +204,38 @@ pub struct Finished {
     pub counts: BTreeMap<String, usize>,
     /// A server's parameters at the end (the correct machine's).
     pub params: Option<Vec<f32>>,
+    /// Set when it gave up: no new step for `give_up`.
+    pub gave_up: Option<GaveUp>,
+}
+
+/// A node that gave up waiting: how long it waited at its step, and the peers it held no
+/// connection to then.
+#[derive(Debug, Clone)]
+pub struct GaveUp {
+    /// How long it saw no new step.
+    pub waited: Duration,
+    /// The peers it could not reach at the end.
+    pub unreachable: Vec<Node>,
+    /// How many peers it dials in all.
+    pub peers: usize,
+}
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no new step for {:.0} s; ", self.waited.as_secs_f64())?;
+        if self.unreachable.is_empty() {
+            write!(f, "every peer was connected (they send nothing it can use)")
+        } else {
+            let names: Vec<String> = self.unreachable.iter().map(|&n| id::name(n)).collect();
+            write!(
+                f,
+                "{} of its {} peers unreachable: {}",
+                names.len(),
+                self.peers,
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// A record worth counting: its step, label, peer, and whether it counts as rejected (the
@@ -238,6 +272,8 @@ struct Driver {
     pending_step: Option<u64>,
     finished: bool,
     finished_at: Option<Instant>,
+    /// The last new step and when it was reached.
+    progress: (u64, Instant),
 }
 
 impl Driver {
@@ -488,6 +524,7 @@ impl NodeRun {
             timers,
             peers,
             linger,
+            give_up,
             executor,
             checkpoint,
             mut journal,
@@ -542,18 +579,19 @@ impl NodeRun {
             pending_step: None,
             finished: false,
             finished_at: None,
+            progress: (last_checkpoint, Instant::now()),
         };
         let result = match executor {
             Executor::Inline => {
                 d.start()?;
                 loop {
-                    let Some(input) = recv(&mut rx, d.linger_left(linger), &stop).await else {
+                    let Some(input) = recv(&mut rx, d.wait(linger, give_up), &stop).await else {
                         break;
                     };
                     d.on_input(input)?;
                 }
                 drain(d.outboxes.values().cloned().collect(), linger).await;
-                d.end()
+                d.end(give_up, &stop)
             }
             // The state machine on a thread of the blocking pool: its aggregations never hold
             // up the sockets' tasks.
@@ -562,14 +600,14 @@ impl NodeRun {
                 tokio::task::spawn_blocking(move || {
                     d.start()?;
                     loop {
-                        let wait = d.linger_left(linger);
+                        let wait = d.wait(linger, give_up);
                         let Some(input) = handle.block_on(recv(&mut rx, wait, &stop)) else {
                             break;
                         };
                         d.on_input(input)?;
                     }
                     handle.block_on(drain(d.outboxes.values().cloned().collect(), linger));
-                    d.end()
+                    d.end(give_up, &stop)
                 })
                 .await
                 .map_err(|e| NetError::Config(format!("the node's thread: {e}")))?
@@ -594,7 +632,44 @@ impl Driver {
         Some((since + linger).saturating_duration_since(Instant::now()))
     }
 
-    fn end(mut self) -> Result<Finished> {
+    /// How long to wait for the next input: until the linger is over (a finished node), or
+    /// until it gives up (one that has not reached a new step for `give_up`).
+    fn wait(&mut self, linger: Duration, give_up: Option<Duration>) -> Option<Duration> {
+        if self.finished {
+            return self.linger_left(linger);
+        }
+        let give_up = give_up?;
+        let step = self.machine.step();
+        if step != self.progress.0 {
+            self.progress = (step, Instant::now());
+        }
+        Some((self.progress.1 + give_up).saturating_duration_since(Instant::now()))
+    }
+
+    fn end(mut self, give_up: Option<Duration>, stop: &CancellationToken) -> Result<Finished> {
+        // It left the loop unfinished and unstopped: its patience ran out.
+        let gave_up = match give_up {
+            Some(_) if !self.finished && !stop.is_cancelled() => {
+                let unreachable: Vec<Node> = self
+                    .outboxes
+                    .iter()
+                    .filter(|(_, o)| !o.is_up())
+                    .map(|(&n, _)| n)
+                    .collect();
+                let g = GaveUp {
+                    waited: self.progress.1.elapsed(),
+                    unreachable,
+                    peers: self.outboxes.len(),
+                };
+                tracing::error!(
+                    "{} gives up at step {}: {g}",
+                    id::name(self.me),
+                    self.machine.step()
+                );
+                Some(g)
+            }
+            _ => None,
+        };
         self.flush_counts();
         self.write_checkpoint();
         let params = self.final_outputs()?;
@@ -603,19 +678,22 @@ impl Driver {
             completed: self.finished,
             counts: self.counts,
             params,
+            gave_up,
         })
     }
 }
 
-/// Lets the queues drain, for at most `linger` (5 s at most).
+/// Lets the queues of the peers it is connected to drain, for at most `linger` (5 s at most);
+/// a queue to an unreachable peer never drains, and is not waited for.
 async fn drain(outboxes: Vec<Outbox>, linger: Duration) {
     let until = Instant::now() + linger.min(Duration::from_secs(5));
-    while outboxes.iter().any(|o| o.pending() > 0) && Instant::now() < until {
+    while outboxes.iter().any(|o| o.is_up() && o.pending() > 0) && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// The next input, or `None` when stopped or the linger is over.
+/// The next input, or `None` when stopped or `wait` (the linger, or the wait before giving up)
+/// is over.
 async fn recv(
     rx: &mut mpsc::Receiver<Input>,
     wait: Option<Duration>,
@@ -631,7 +709,7 @@ async fn recv(
         return None;
     }
     // The linger before the inputs: a peer that keeps the channel busy cannot keep a finished
-    // node alive.
+    // node alive (nor a stuck one: messages that move it no step do not reset its patience).
     tokio::select! {
         biased;
         _ = stop.cancelled() => None,

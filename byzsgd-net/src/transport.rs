@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -439,6 +439,7 @@ pub async fn serve<A: Accept>(mut acceptor: A, local: Local, inputs: mpsc::Sende
 pub struct Outbox {
     tx: mpsc::Sender<Message>,
     pending: Arc<AtomicUsize>,
+    up: Arc<AtomicBool>,
 }
 
 impl Outbox {
@@ -457,6 +458,11 @@ impl Outbox {
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)
     }
+
+    /// Whether the dialler holds a connection to the peer now.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
 }
 
 /// Dials `peer` at `addr` and keeps writing it the messages of its [`Outbox`], dialling again
@@ -473,9 +479,11 @@ pub fn spawn_dialler<C: Connect>(
 ) -> Outbox {
     let (tx, mut rx) = mpsc::channel::<Message>(local.limits.queue);
     let pending = Arc::new(AtomicUsize::new(0));
+    let up = Arc::new(AtomicBool::new(false));
     let outbox = Outbox {
         tx,
         pending: pending.clone(),
+        up: up.clone(),
     };
     tokio::spawn(async move {
         let limits = local.limits;
@@ -517,7 +525,8 @@ pub fn spawn_dialler<C: Connect>(
                     continue;
                 }
             };
-            let up = tokio::time::Instant::now();
+            let since = tokio::time::Instant::now();
+            up.store(true, Ordering::SeqCst);
             if !first {
                 let event = Event::Connected { peer };
                 if inputs.send(Input::Event(event)).await.is_err() {
@@ -575,9 +584,10 @@ pub fn spawn_dialler<C: Connect>(
                 }
                 pending.fetch_sub(1, Ordering::SeqCst);
             }
+            up.store(false, Ordering::SeqCst);
             // Dial again after the backoff; it starts over only after a connection that
             // lasted, so a peer that accepts and drops at once cannot make us spin.
-            if up.elapsed() >= limits.backoff_max {
+            if since.elapsed() >= limits.backoff_max {
                 backoff = limits.backoff_min;
             }
             tokio::time::sleep(backoff).await;

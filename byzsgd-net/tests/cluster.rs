@@ -1,6 +1,7 @@
 //! Whole clusters of real nodes (TLS, handshakes, framing, the runner) on the in-memory network:
 //! they train to the end in both modes with a Byzantine server and Byzantine workers, and a
-//! hand-made Byzantine worker that sends every kind of bad message does not stop them.
+//! hand-made Byzantine worker that sends every kind of bad message does not stop them; a node
+//! that cannot move gives up.
 
 mod common;
 
@@ -174,5 +175,45 @@ async fn a_worker_sending_every_bad_message_does_not_stop_the_cluster() {
                 "s{s} counted no {what:?}: {c:?}"
             );
         }
+    }
+}
+
+/// A node whose cluster cannot move (here: two servers of five, no workers) gives up after its
+/// patience instead of waiting for ever, and names the peers it could not reach: the absent
+/// ones, never the server that is up. Without `give_up` both wait
+/// until `run_all`'s timeout fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_move_gives_up_naming_the_peers_it_cannot_reach() {
+    let steps = 10;
+    let cluster = spec("async", steps).resolve().expect("a valid cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = MemNet::new();
+    let up = [Node::Server(0), Node::Server(1)];
+    let mut tasks = Vec::new();
+    for node in up {
+        let mut run = node_run(&cluster, node, steps, dir.path());
+        run.give_up = Some(Duration::from_secs(2));
+        let listener = net.listen(&addr(node));
+        let net = net.clone();
+        tasks.push(tokio::spawn(async move {
+            run.run(net, listener, tokio_util::sync::CancellationToken::new())
+                .await
+        }));
+    }
+    for (node, task) in up.into_iter().zip(tasks) {
+        let f = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("it gave up within a minute")
+            .expect("no panic")
+            .expect("a run that ends");
+        assert!(!f.completed);
+        let g = f
+            .gave_up
+            .unwrap_or_else(|| panic!("{node:?} did not give up"));
+        assert!(g.waited >= Duration::from_secs(2), "{g}");
+        let absent: Vec<Node> = cluster.nodes().filter(|n| !up.contains(n)).collect();
+        assert_eq!(g.unreachable, absent, "{node:?}: {g}");
+        assert_eq!(g.peers, cluster.nodes().count() - 1);
+        println!("{node:?}: {g}");
     }
 }

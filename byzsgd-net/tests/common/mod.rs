@@ -187,6 +187,7 @@ pub fn node_run(cluster: &Cluster, node: Node, steps: u64, dir: &Path) -> NodeRu
         timers: WallTimers::scaled(cluster.spec().timers, Duration::from_millis(20)),
         peers,
         linger: Duration::from_secs(3),
+        give_up: None,
         executor: Executor::Inline,
         checkpoint: None,
         journal: Some(Journal::open(&dir.join(id::name(node))).expect("journal")),

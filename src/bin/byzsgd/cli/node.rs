@@ -265,6 +265,15 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
         .enable_all()
         .build()?;
     let finished = runtime.block_on(run_node(s, me, start))?;
+    if let Some(g) = &finished.gave_up {
+        bail!(
+            "{} gave up at step {}: {g}. Its checkpoint is written: once its peers are back (or \
+             if the rest of the cluster finished without it, nothing is lost), run it again \
+             with --resume; [net] give_up sets the patience",
+            id::name(me),
+            finished.step
+        );
+    }
     writeln!(
         out,
         "{} {} at step {}",
@@ -390,6 +399,7 @@ async fn run_node(s: Setup, me: Node, start: Start) -> Result<byzsgd_net::runner
         timers: WallTimers::scaled(opts.sim.timers, unit),
         peers,
         linger: Duration::from_secs_f64(net.linger),
+        give_up: (net.give_up > 0.0).then(|| Duration::from_secs_f64(net.give_up)),
         executor: Executor::Thread,
         checkpoint: Some(checkpoint),
         journal: Some(journal),
