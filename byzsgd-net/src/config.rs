@@ -12,8 +12,8 @@
 //!                                 # {port} is the port of the node's own address)
 //! time_unit = 0.05                # seconds per timer unit (default: a gradient, measured)
 //! linger = 10.0                   # seconds a finished node keeps answering its peers
-//! give_up = 600.0                 # seconds without a step before a node ends with an error
-//!                                 # naming the peers it cannot reach (0: it waits for ever)
+//! give_up = 1800.0                # seconds without progress before a node ends with an error
+//!                                 # naming the peers it cannot dial (0: it waits for ever)
 //! checkpoint_every = 50           # a node checkpoints every this many steps (0: on stop)
 //! ```
 
@@ -49,9 +49,11 @@ pub struct NetConfig {
     pub time_unit: Option<f64>,
     /// Seconds a finished node keeps answering.
     pub linger: f64,
-    /// Seconds a node waits without reaching a new step before it gives up (it writes its
-    /// checkpoint and ends with an error naming the peers it cannot reach); 0: never. A node
-    /// whose peers all finished and left while it was cut off would otherwise wait for ever.
+    /// Seconds a node waits without progress (an update or contraction of a server, a gradient of
+    /// a worker, a catch-up) before it gives up: it writes its checkpoint and ends with an error
+    /// naming the peers it cannot dial; 0: never. A node whose peers all finished and left while
+    /// it was cut off would otherwise wait for ever. 30 minutes by default: longer than a
+    /// Kubernetes node's eviction and volume detach, or an image pull before the first step.
     pub give_up: f64,
     /// A node checkpoints every this many steps (0: only when stopped and at the end).
     pub checkpoint_every: u64,
@@ -68,7 +70,7 @@ impl Default for NetConfig {
             listen: None,
             time_unit: None,
             linger: 10.0,
-            give_up: 600.0,
+            give_up: 1800.0,
             checkpoint_every: 50,
         }
     }

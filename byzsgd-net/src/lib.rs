@@ -65,6 +65,9 @@ pub enum NetError {
     /// The protocol core refused something.
     #[error(transparent)]
     Core(#[from] byzsgd_core::Error),
+    /// The node's own computation failed (a worker's gradient).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// This crate's results.

@@ -165,9 +165,10 @@ pub struct NodeRun {
     pub timers: WallTimers,
     /// The peers it dials and their addresses.
     pub peers: Vec<(Node, String)>,
-    /// How long it lingers after finishing.
+    /// How long it lingers after finishing (`Duration::MAX`: until stopped).
     pub linger: Duration,
-    /// How long it waits without reaching a new step before it gives up (`None`: for ever).
+    /// How long it waits without progress (an update, a contraction, a gradient, a catch-up)
+    /// before it gives up (`None`: for ever).
     pub give_up: Option<Duration>,
     /// Where the state machine runs.
     pub executor: Executor,
@@ -204,17 +205,18 @@ pub struct Finished {
     pub counts: BTreeMap<String, usize>,
     /// A server's parameters at the end (the correct machine's).
     pub params: Option<Vec<f32>>,
-    /// Set when it gave up: no new step for `give_up`.
+    /// Set when it gave up: no progress (an update, a contraction, a gradient, a catch-up) for
+    /// `give_up`.
     pub gave_up: Option<GaveUp>,
 }
 
-/// A node that gave up waiting: how long it waited at its step, and the peers it held no
-/// connection to then.
+/// A node that gave up waiting: how long it made no progress, and the peers it could not dial
+/// then.
 #[derive(Debug, Clone)]
 pub struct GaveUp {
-    /// How long it saw no new step.
+    /// How long it made no progress.
     pub waited: Duration,
-    /// The peers it could not reach at the end.
+    /// The peers its dialler held no connection to at the end.
     pub unreachable: Vec<Node>,
     /// How many peers it dials in all.
     pub peers: usize,
@@ -222,14 +224,17 @@ pub struct GaveUp {
 
 impl std::fmt::Display for GaveUp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "no new step for {:.0} s; ", self.waited.as_secs_f64())?;
+        write!(f, "no progress for {:.0} s; ", self.waited.as_secs_f64())?;
         if self.unreachable.is_empty() {
-            write!(f, "every peer was connected (they send nothing it can use)")
+            write!(
+                f,
+                "it could dial every peer, yet no quorum of them moved it"
+            )
         } else {
             let names: Vec<String> = self.unreachable.iter().map(|&n| id::name(n)).collect();
             write!(
                 f,
-                "{} of its {} peers unreachable: {}",
+                "it could not dial {} of its {} peers: {}",
                 names.len(),
                 self.peers,
                 names.join(", ")
@@ -272,8 +277,10 @@ struct Driver {
     pending_step: Option<u64>,
     finished: bool,
     finished_at: Option<Instant>,
-    /// The last new step and when it was reached.
-    progress: (u64, Instant),
+    /// When it last made progress (see `record`).
+    progress: Instant,
+    /// Set when it left its loop because its patience ran out.
+    gave_up: Option<GaveUp>,
 }
 
 impl Driver {
@@ -326,6 +333,7 @@ impl Driver {
                 self.count(step, format!("fault: {}", fault.kind()), Some(peer), true);
                 Ok(())
             }
+            Input::Failed(why) => Err(NetError::Failed(why)),
         }
     }
 
@@ -392,8 +400,17 @@ impl Driver {
                             let e = Event::GradientComputed { step, grad, loss };
                             let _ = inputs.send(Input::Event(e)).await;
                         }
-                        Ok(Err(e)) => tracing::error!("gradient of step {step}: {e}"),
-                        Err(e) => tracing::error!("gradient of step {step}: {e}"),
+                        // A worker that cannot compute its gradient cannot take part: it ends
+                        // with the error, rather than waiting until it gives up and blaming
+                        // its peers.
+                        Ok(Err(e)) => {
+                            let why = format!("gradient of step {step}: {e}");
+                            let _ = inputs.send(Input::Failed(why)).await;
+                        }
+                        Err(e) => {
+                            let why = format!("gradient of step {step}: {e}");
+                            let _ = inputs.send(Input::Failed(why)).await;
+                        }
                     }
                 });
             }
@@ -404,6 +421,18 @@ impl Driver {
     fn record(&mut self, r: Record) -> Result<()> {
         if let Some((step, what, peer, rejected)) = count_of(self.me, &r) {
             self.count(step, what, peer, rejected);
+        }
+        // Progress is what a quorum of correct peers made possible: a server's update or
+        // contraction, a worker's gradient, a catch-up. Not a new step number: a synchronous
+        // server cut off from everyone still moves through its steps by its deadlines alone.
+        if matches!(
+            r,
+            Record::Aggregated { .. }
+                | Record::Gathered { .. }
+                | Record::CaughtUp { .. }
+                | Record::Loss { .. }
+        ) {
+            self.progress = Instant::now();
         }
         match r {
             Record::Model {
@@ -461,6 +490,8 @@ impl Driver {
                 unix: unix_now(),
                 peak_rss: peak_rss(),
             });
+            // The final model now, not at the end: a node may linger until stopped.
+            self.final_outputs()?;
             tracing::info!("finished at step {step}");
         }
         Ok(())
@@ -579,7 +610,8 @@ impl NodeRun {
             pending_step: None,
             finished: false,
             finished_at: None,
-            progress: (last_checkpoint, Instant::now()),
+            progress: Instant::now(),
+            gave_up: None,
         };
         let result = match executor {
             Executor::Inline => {
@@ -590,8 +622,9 @@ impl NodeRun {
                     };
                     d.on_input(input)?;
                 }
+                d.note_giving_up(give_up, &stop);
                 drain(d.outboxes.values().cloned().collect(), linger).await;
-                d.end(give_up, &stop)
+                d.end()
             }
             // The state machine on a thread of the blocking pool: its aggregations never hold
             // up the sockets' tasks.
@@ -606,8 +639,9 @@ impl NodeRun {
                         };
                         d.on_input(input)?;
                     }
+                    d.note_giving_up(give_up, &stop);
                     handle.block_on(drain(d.outboxes.values().cloned().collect(), linger));
-                    d.end(give_up, &stop)
+                    d.end()
                 })
                 .await
                 .map_err(|e| NetError::Config(format!("the node's thread: {e}")))?
@@ -623,53 +657,49 @@ impl Driver {
         self.handle(Event::Start)
     }
 
-    /// How long it still lingers (`None`: it has not finished).
+    /// How long it still lingers (`None`: it has not finished, or lingers until stopped: a
+    /// `linger` beyond `Instant`'s range, such as `Duration::MAX`).
     fn linger_left(&mut self, linger: Duration) -> Option<Duration> {
         if !self.finished {
             return None;
         }
         let since = *self.finished_at.get_or_insert_with(Instant::now);
-        Some((since + linger).saturating_duration_since(Instant::now()))
+        let until = since.checked_add(linger)?;
+        Some(until.saturating_duration_since(Instant::now()))
     }
 
     /// How long to wait for the next input: until the linger is over (a finished node), or
-    /// until it gives up (one that has not reached a new step for `give_up`).
+    /// until it gives up (one that made no progress for `give_up`; `None` past `Instant`'s range:
+    /// never).
     fn wait(&mut self, linger: Duration, give_up: Option<Duration>) -> Option<Duration> {
         if self.finished {
             return self.linger_left(linger);
         }
-        let give_up = give_up?;
-        let step = self.machine.step();
-        if step != self.progress.0 {
-            self.progress = (step, Instant::now());
-        }
-        Some((self.progress.1 + give_up).saturating_duration_since(Instant::now()))
+        let until = self.progress.checked_add(give_up?)?;
+        Some(until.saturating_duration_since(Instant::now()))
     }
 
-    fn end(mut self, give_up: Option<Duration>, stop: &CancellationToken) -> Result<Finished> {
-        // It left the loop unfinished and unstopped: its patience ran out.
-        let gave_up = match give_up {
-            Some(_) if !self.finished && !stop.is_cancelled() => {
-                let unreachable: Vec<Node> = self
-                    .outboxes
-                    .iter()
-                    .filter(|(_, o)| !o.is_up())
-                    .map(|(&n, _)| n)
-                    .collect();
-                let g = GaveUp {
-                    waited: self.progress.1.elapsed(),
-                    unreachable,
-                    peers: self.outboxes.len(),
-                };
-                tracing::error!(
-                    "{} gives up at step {}: {g}",
-                    id::name(self.me),
-                    self.machine.step()
-                );
-                Some(g)
-            }
-            _ => None,
-        };
+    /// After the loop: if it ended unfinished and unstopped, its patience ran out; notes how
+    /// long it waited and which peers it could not dial.
+    fn note_giving_up(&mut self, give_up: Option<Duration>, stop: &CancellationToken) {
+        if give_up.is_none() || self.finished || stop.is_cancelled() {
+            return;
+        }
+        let unreachable: Vec<Node> = self
+            .outboxes
+            .iter()
+            .filter(|(_, o)| !o.is_up())
+            .map(|(&n, _)| n)
+            .collect();
+        self.gave_up = Some(GaveUp {
+            waited: self.progress.elapsed(),
+            unreachable,
+            peers: self.outboxes.len(),
+        });
+    }
+
+    fn end(mut self) -> Result<Finished> {
+        let gave_up = self.gave_up.take();
         self.flush_counts();
         self.write_checkpoint();
         let params = self.final_outputs()?;
@@ -683,11 +713,17 @@ impl Driver {
     }
 }
 
-/// Lets the queues of the peers it is connected to drain, for at most `linger` (5 s at most);
-/// a queue to an unreachable peer never drains, and is not waited for.
+/// Lets the queues drain, for at most `linger` (5 s at most): those to peers it is connected
+/// to, or was until moments ago (a dialler in its backoff); a queue to a peer that has been
+/// unreachable for longer is not waited for.
 async fn drain(outboxes: Vec<Outbox>, linger: Duration) {
-    let until = Instant::now() + linger.min(Duration::from_secs(5));
-    while outboxes.iter().any(|o| o.is_up() && o.pending() > 0) && Instant::now() < until {
+    let limit = linger.min(Duration::from_secs(5));
+    let until = Instant::now() + limit;
+    while outboxes
+        .iter()
+        .any(|o| o.up_within(limit) && o.pending() > 0)
+        && Instant::now() < until
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

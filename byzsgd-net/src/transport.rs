@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -119,6 +119,8 @@ pub enum Input {
         /// What.
         fault: Fault,
     },
+    /// The node's own work failed (a gradient): it ends with this error.
+    Failed(String),
 }
 
 /// Opens byte streams to addresses: TCP in production, a simulated network in tests.
@@ -439,7 +441,14 @@ pub async fn serve<A: Accept>(mut acceptor: A, local: Local, inputs: mpsc::Sende
 pub struct Outbox {
     tx: mpsc::Sender<Message>,
     pending: Arc<AtomicUsize>,
-    up: Arc<AtomicBool>,
+    link: Arc<Mutex<Link>>,
+}
+
+/// The dialler's connection: up or not, and since when (`None`: never connected).
+#[derive(Debug, Clone, Copy, Default)]
+struct Link {
+    up: bool,
+    since: Option<tokio::time::Instant>,
 }
 
 impl Outbox {
@@ -461,7 +470,18 @@ impl Outbox {
 
     /// Whether the dialler holds a connection to the peer now.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
+        self.link().up
+    }
+
+    /// Whether it holds a connection, or lost one less than `recent` ago (it may be back within
+    /// a backoff).
+    pub fn up_within(&self, recent: Duration) -> bool {
+        let l = self.link();
+        l.up || l.since.is_some_and(|t| t.elapsed() < recent)
+    }
+
+    fn link(&self) -> Link {
+        *self.link.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -479,11 +499,18 @@ pub fn spawn_dialler<C: Connect>(
 ) -> Outbox {
     let (tx, mut rx) = mpsc::channel::<Message>(local.limits.queue);
     let pending = Arc::new(AtomicUsize::new(0));
-    let up = Arc::new(AtomicBool::new(false));
+    let link = Arc::new(Mutex::new(Link::default()));
     let outbox = Outbox {
         tx,
         pending: pending.clone(),
-        up: up.clone(),
+        link: link.clone(),
+    };
+    let set_link = move |up: bool| {
+        let mut l = link.lock().unwrap_or_else(|e| e.into_inner());
+        *l = Link {
+            up,
+            since: Some(tokio::time::Instant::now()),
+        };
     };
     tokio::spawn(async move {
         let limits = local.limits;
@@ -526,7 +553,7 @@ pub fn spawn_dialler<C: Connect>(
                 }
             };
             let since = tokio::time::Instant::now();
-            up.store(true, Ordering::SeqCst);
+            set_link(true);
             if !first {
                 let event = Event::Connected { peer };
                 if inputs.send(Input::Event(event)).await.is_err() {
@@ -584,7 +611,7 @@ pub fn spawn_dialler<C: Connect>(
                 }
                 pending.fetch_sub(1, Ordering::SeqCst);
             }
-            up.store(false, Ordering::SeqCst);
+            set_link(false);
             // Dial again after the backoff; it starts over only after a connection that
             // lasted, so a peer that accepts and drops at once cannot make us spin.
             if since.elapsed() >= limits.backoff_max {

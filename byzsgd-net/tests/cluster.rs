@@ -179,13 +179,14 @@ async fn a_worker_sending_every_bad_message_does_not_stop_the_cluster() {
 }
 
 /// A node whose cluster cannot move (here: two servers of five, no workers) gives up after its
-/// patience instead of waiting for ever, and names the peers it could not reach: the absent
-/// ones, never the server that is up. Without `give_up` both wait
-/// until `run_all`'s timeout fails the test.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_that_cannot_move_gives_up_naming_the_peers_it_cannot_reach() {
-    let steps = 10;
-    let cluster = spec("async", steps).resolve().expect("a valid cluster");
+/// patience instead of waiting for ever, and names the peers it could not dial: the absent
+/// ones, never the server that is up. In both modes: a synchronous server moves through its
+/// steps on its deadlines alone, which is no progress (it gave up only once progress meant an
+/// update, a contraction, a gradient or a catch-up, not a new step number). Without `give_up`
+/// both wait until the test's timeout.
+async fn cannot_move(mode: &str) {
+    let steps = 1000;
+    let cluster = spec(mode, steps).resolve().expect("a valid cluster");
     let dir = tempfile::tempdir().expect("tempdir");
     let net = MemNet::new();
     let up = [Node::Server(0), Node::Server(1)];
@@ -206,14 +207,24 @@ async fn a_node_that_cannot_move_gives_up_naming_the_peers_it_cannot_reach() {
             .expect("it gave up within a minute")
             .expect("no panic")
             .expect("a run that ends");
-        assert!(!f.completed);
         let g = f
             .gave_up
-            .unwrap_or_else(|| panic!("{node:?} did not give up"));
+            .unwrap_or_else(|| panic!("{mode}: {node:?} did not give up (step {})", f.step));
+        assert!(!f.completed);
         assert!(g.waited >= Duration::from_secs(2), "{g}");
         let absent: Vec<Node> = cluster.nodes().filter(|n| !up.contains(n)).collect();
-        assert_eq!(g.unreachable, absent, "{node:?}: {g}");
+        assert_eq!(g.unreachable, absent, "{mode}: {node:?}: {g}");
         assert_eq!(g.peers, cluster.nodes().count() - 1);
-        println!("{node:?}: {g}");
+        println!("{mode}: {node:?} at step {}: {g}", f.step);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_node_that_cannot_move_gives_up_naming_the_peers_it_cannot_dial() {
+    cannot_move("async").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_node_that_cannot_move_gives_up_naming_the_peers_it_cannot_dial() {
+    cannot_move("sync").await;
 }

@@ -93,6 +93,7 @@ async fn fault(rx: &mut mpsc::Receiver<Input>) -> (Node, Fault) {
             Input::Fault { peer, fault } => return (peer, fault),
             Input::Event(Event::Received { msg, .. }) => panic!("delivered {msg:?}"),
             Input::Event(_) => {}
+            Input::Failed(e) => panic!("{e}"),
         }
     }
 }

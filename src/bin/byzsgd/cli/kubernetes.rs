@@ -8,8 +8,8 @@
 //! runs the same command, `byzsgd node --config /etc/byzsgd/cluster.toml --resume
 //! --wait-when-done`, and learns its node from `BYZSGD_ID`. Its checkpoints live on a volume of
 //! its own, and its grace period leaves time to write one on SIGTERM. A finished node stays
-//! (idle) rather than exit, since a StatefulSet restarts a container that exits; delete the
-//! StatefulSets once the run is over. The pods meet the "restricted" Pod Security Standard.
+//! rather than exit, since a StatefulSet restarts a container that exits, answering peers that
+//! lag behind; delete the StatefulSets once the run is over. The pods meet the "restricted" Pod Security Standard.
 //! On an IPv6-only cluster, set `listen = "[::]:7000"` in the ConfigMap's cluster file.
 //!
 //! What is written:

@@ -51,8 +51,9 @@ pub struct NodeArgs {
     /// the file gives none), then exit (whatever --id or BYZSGD_ID say).
     #[arg(long, conflicts_with_all = ["resume", "dry_run"])]
     pub list: bool,
-    /// Once finished, stay (idle) until stopped rather than exit: for engines that restart a
-    /// container that exits, such as a Kubernetes StatefulSet.
+    /// Once finished, stay until stopped rather than exit, answering peers that lag (their
+    /// catch-ups and pulls): for engines that restart a container that exits, such as a
+    /// Kubernetes StatefulSet. The final model is written when it finishes.
     #[arg(long)]
     pub wait_when_done: bool,
 }
@@ -264,12 +265,12 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let finished = runtime.block_on(run_node(s, me, start))?;
+    let finished = runtime.block_on(run_node(s, me, start, args.wait_when_done))?;
     if let Some(g) = &finished.gave_up {
         bail!(
-            "{} gave up at step {}: {g}. Its checkpoint is written: once its peers are back (or \
-             if the rest of the cluster finished without it, nothing is lost), run it again \
-             with --resume; [net] give_up sets the patience",
+            "{} gave up at step {}: {g}. Its checkpoint is written: once its peers are back, run \
+             it again with --resume (if the rest of the cluster finished without it, nothing \
+             is lost); [net] give_up sets the patience",
             id::name(me),
             finished.step
         );
@@ -285,10 +286,6 @@ pub fn run(args: &NodeArgs, role: Option<&str>, out: &mut impl std::io::Write) -
         },
         finished.step
     )?;
-    if finished.completed && args.wait_when_done {
-        tracing::info!("finished; waiting to be stopped (--wait-when-done)");
-        runtime.block_on(wait_for_signal());
-    }
     Ok(())
 }
 
@@ -327,7 +324,13 @@ enum Start {
     Rejoin,
 }
 
-async fn run_node(s: Setup, me: Node, start: Start) -> Result<byzsgd_net::runner::Finished> {
+/// Runs node `me`; with `wait_when_done` it lingers after finishing until stopped.
+async fn run_node(
+    s: Setup,
+    me: Node,
+    start: Start,
+    wait_when_done: bool,
+) -> Result<byzsgd_net::runner::Finished> {
     let (config_hash, evaluator) = (s.config_hash(), s.evaluator());
     let Setup {
         opts,
@@ -398,8 +401,15 @@ async fn run_node(s: Setup, me: Node, start: Start) -> Result<byzsgd_net::runner
         eval_every: Some(opts.sim.eval_every),
         timers: WallTimers::scaled(opts.sim.timers, unit),
         peers,
-        linger: Duration::from_secs_f64(net.linger),
-        give_up: (net.give_up > 0.0).then(|| Duration::from_secs_f64(net.give_up)),
+        linger: if wait_when_done {
+            Duration::MAX
+        } else {
+            Duration::try_from_secs_f64(net.linger).unwrap_or(Duration::MAX)
+        },
+        // 0, or beyond what a Duration holds: never.
+        give_up: (net.give_up > 0.0)
+            .then(|| Duration::try_from_secs_f64(net.give_up).ok())
+            .flatten(),
         executor: Executor::Thread,
         checkpoint: Some(checkpoint),
         journal: Some(journal),
