@@ -200,6 +200,41 @@ fn rules_lists_every_rule() {
     assert!(text.contains("nnm"));
 }
 
+/// `rules --check` runs the suite on a device's tensor-op path, one line per rule (and per NNM
+/// composition), and refuses a device it does not know.
+#[test]
+fn rules_check_runs_the_suite_on_a_device() {
+    let out = byzsgd(&["rules", "--check", "--device", "flex", "--cases", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    for rule in RULES {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(rule.name))
+            .unwrap_or_else(|| panic!("{} missing:\n{text}", rule.name));
+        assert!(
+            line.contains("suite ok") && line.contains("host kernels ok"),
+            "{line}"
+        );
+    }
+    assert!(text.contains("nnm+mda "), "{text}");
+    assert!(text.contains("every rule passed on flex"), "{text}");
+
+    let out = byzsgd(&["rules", "--check", "--device", "tpu"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("known devices: flex"),
+        "{}",
+        stderr(&out)
+    );
+    let out = byzsgd(&["rules", "--check", "--cases", "0"]);
+    assert!(
+        stderr(&out).contains("--cases 0 checks nothing"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn bench_aggregators_csv() {
     let out = byzsgd(&[

@@ -219,6 +219,41 @@ impl Suite {
         }
     }
 
+    /// The suite of the built-in rule `name`, behind the pre-aggregation `pre` when given, on
+    /// the implementation `exec`. After mixing, an honest input may have absorbed a nearby
+    /// Byzantine one, so the honest coordinate range no longer binds a coordinate-wise rule:
+    /// then the distance guarantee is checked, and permutation invariance is skipped for the
+    /// rules that break exact ties by sender index (mixing makes ties by construction).
+    pub fn builtin(
+        name: &'static str,
+        pre: Option<&'static str>,
+        exec: crate::Exec,
+    ) -> Result<Self> {
+        let info = crate::registry::info(name)?;
+        let bound = if pre.is_some() && info.bound.a < 2 {
+            Bound::new(2, 1)
+        } else {
+            info.bound
+        };
+        let guarantee = if pre.is_some() && info.guarantee != Guarantee::None {
+            Guarantee::Distance
+        } else {
+            info.guarantee
+        };
+        let suite = Suite::new(name, bound, guarantee, move |n, f| {
+            crate::registry::build_with_pre(name, pre, n, f, exec)
+        });
+        let index_ties = !matches!(
+            name,
+            "median" | "trimmed-mean" | "geometric-median" | "centered-clipping"
+        );
+        Ok(if pre.is_some() && index_ties {
+            suite.without_permutation_invariance()
+        } else {
+            suite
+        })
+    }
+
     /// Number of generated cases per property (default 64).
     pub fn with_cases(mut self, cases: u32) -> Self {
         self.cases = cases;
@@ -253,12 +288,19 @@ impl Suite {
 
     /// Runs every property; panics with the seed and the failing case on the first failure.
     pub fn run(&self) {
-        for f in 0..=self.max_f {
-            if let Err(msg) = self.check_bound_refusal(f) {
-                panic!("{}: bound refusal failed for f = {f}: {msg}", self.name);
-            }
+        if let Err(msg) = self.check() {
+            panic!("{msg}");
         }
-        self.property("identity", |s, case| s.check_identity(case));
+    }
+
+    /// Runs every property; the first failure, with the seed and the failing case, is the
+    /// error (for a runner that checks many rules and reports each, as `byzsgd rules --check`).
+    pub fn check(&self) -> Result<(), String> {
+        for f in 0..=self.max_f {
+            self.check_bound_refusal(f)
+                .map_err(|msg| format!("{}: bound refusal failed for f = {f}: {msg}", self.name))?;
+        }
+        self.property("identity", |s, case| s.check_identity(case))?;
         // Ties are broken by sender index (ALGORITHMS.md), so invariance holds only for inputs
         // without exact ties; and ties are structural in general data (two subsets sharing their
         // farthest pair have the same diameter). Points along a random line with distinct gaps
@@ -267,15 +309,20 @@ impl Suite {
         if self.permutation {
             self.property("permutation invariance", |s, case| {
                 s.check_permutation(&case.on_a_line())
-            });
+            })?;
         }
-        self.property("determinism", |s, case| s.check_determinism(case));
+        self.property("determinism", |s, case| s.check_determinism(case))?;
         if self.guarantee != Guarantee::None {
-            self.property("robustness", |s, case| s.check_robustness(case));
+            self.property("robustness", |s, case| s.check_robustness(case))?;
         }
+        Ok(())
     }
 
-    fn property(&self, what: &str, check: impl Fn(&Self, &Case) -> Result<(), String>) {
+    fn property(
+        &self,
+        what: &str,
+        check: impl Fn(&Self, &Case) -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&self.seed.to_le_bytes());
         let config = Config {
@@ -298,15 +345,16 @@ impl Suite {
                 let attacks: Vec<Attack> = kinds.iter().map(|&k| ATTACKS[k]).collect();
                 Case::generate(n, f, d, &attacks, seed)
             });
-        let result = runner.run(&strategy, |case| {
-            check(self, &case).map_err(TestCaseError::fail)
-        });
-        if let Err(e) = result {
-            panic!(
-                "{}: {what} failed (suite seed {:#x}): {e}",
-                self.name, self.seed
-            );
-        }
+        runner
+            .run(&strategy, |case| {
+                check(self, &case).map_err(TestCaseError::fail)
+            })
+            .map_err(|e| {
+                format!(
+                    "{}: {what} failed (suite seed {:#x}): {e}",
+                    self.name, self.seed
+                )
+            })
     }
 
     fn run_rule(&self, case: &Case) -> Result<Vec<f32>, String> {
@@ -470,6 +518,57 @@ impl Suite {
         }
         Ok(())
     }
+}
+
+/// The host kernels (on `host`, a CPU device) and the tensor ops on `device` compute the same
+/// built-in rule `name` (with the pre-aggregation `pre`): the same kept inputs, and the same
+/// output up to f32 rounding (relative 1e-4), on one random case with Byzantine rows per seed.
+pub fn paths_agree(
+    name: &str,
+    pre: Option<&str>,
+    host: &Device,
+    device: &Device,
+    seeds: std::ops::Range<u64>,
+) -> Result<(), String> {
+    let rule = crate::registry::info(name).map_err(|e| e.to_string())?;
+    let attacks = [Attack::Huge, Attack::Nan, Attack::Far, Attack::Mixed];
+    for seed in seeds {
+        let f = (seed % 3) as usize;
+        let n = rule.bound.min_inputs(f).max(2 * f + 1) + (seed % 4) as usize;
+        let case = Case::generate(n, f, 300, &attacks[..f.min(attacks.len())], seed);
+        let what = format!("{name} {pre:?} seed {seed} n {n} f {f}");
+        let build = |exec| {
+            crate::registry::build_with_pre(name, pre, n, f, exec)
+                .map_err(|e| format!("{what}: {e}"))
+        };
+        let a = build(crate::Exec::Auto)?
+            .aggregate_detailed(case.tensor(host))
+            .map_err(|e| format!("{what}: host kernels: {e}"))?;
+        let b = build(crate::Exec::TensorOps)?
+            .aggregate_detailed(case.tensor(device))
+            .map_err(|e| format!("{what}: tensor ops: {e}"))?;
+        if a.kept != b.kept {
+            return Err(format!(
+                "{what}: kept {:?} on the host, {:?} with tensor ops",
+                a.kept, b.kept
+            ));
+        }
+        // The average is not robust: with Byzantine rows both paths give garbage, not equal.
+        if name == "average" && f > 0 {
+            continue;
+        }
+        let host_out = crate::rows::host_vector(a.value).map_err(|e| e.to_string())?;
+        let device_out = crate::rows::host_vector(b.value).map_err(|e| e.to_string())?;
+        for (j, (x, y)) in host_out.iter().zip(&device_out).enumerate() {
+            let gap = (x - y).abs();
+            if gap.is_nan() || gap > 1e-4 * x.abs().max(1.0) {
+                return Err(format!(
+                    "{what}: coordinate {j}: {x} on the host, {y} with tensor ops"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn norm(values: impl Iterator<Item = f64>) -> f64 {

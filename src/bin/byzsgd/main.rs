@@ -74,8 +74,11 @@ enum Command {
     ///
     /// Example: byzsgd bench aggregators --n 25 --f 8 --d 100000 --format csv
     Bench(BenchArgs),
-    /// List the aggregation rules with their resilience bounds, and the pre-aggregations.
-    Rules,
+    /// List the aggregation rules with their resilience bounds, and the pre-aggregations; or
+    /// check them on a device.
+    ///
+    /// Example: byzsgd rules --check --device wgpu
+    Rules(cli::rules::RulesArgs),
     /// List the models with their input shapes and exact parameter counts.
     Models,
     /// Inspect a data set: counts, shape, class histogram.
@@ -106,7 +109,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => cli::evaluate::run(args, &mut stdout),
         Command::Aggregate(args) => cli::aggregate::run(args, &mut stdout),
         Command::Bench(args) => cli::bench::run(args, &mut stdout),
-        Command::Rules => cli::rules::run(&mut stdout),
+        Command::Rules(args) => cli::rules::run(args, &mut stdout),
         Command::Models => cli::models::run(&mut stdout),
         Command::Datasets(args) => cli::datasets::run(args, &mut stdout),
     };
