@@ -35,6 +35,8 @@ pub enum BenchCommand {
     Step(super::bench_model::StepArgs),
     /// Time flattening a model's parameters and loading them back, against a memcpy.
     Flat(super::bench_model::FlatArgs),
+    /// Time CifarNet's convolutions and poolings: Burn's layers against tensor-op versions.
+    Layers(super::bench_layers::LayersArgs),
     /// Wall time per step of ByzSGD (async and sync) against vanilla SGD in the simulator.
     Throughput(super::bench_overhead::ThroughputArgs),
     /// Steps to a test accuracy of ByzSGD against vanilla SGD.
@@ -110,6 +112,7 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         BenchCommand::MdaSearch(a) => mda_search(a, out),
         BenchCommand::Step(a) => super::bench_model::step(a, out),
         BenchCommand::Flat(a) => super::bench_model::flat(a, out),
+        BenchCommand::Layers(a) => super::bench_layers::layers(a, out),
         BenchCommand::Throughput(a) => super::bench_overhead::throughput(a, out),
         BenchCommand::Convergence(a) => super::bench_overhead::convergence(a, out),
         BenchCommand::Wire(a) => super::bench_net::wire(a, out),

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod bench_layers;
 pub mod bench_model;
 pub mod bench_net;
 pub mod bench_overhead;
