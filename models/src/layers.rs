@@ -22,7 +22,12 @@ pub fn conv2d_im2col(
     pad: usize,
 ) -> Tensor<4> {
     let [batch, c_in, h, w] = x.dims();
-    let [c_out, _, kh, kw] = weight.dims();
+    let [c_out, w_in, kh, kw] = weight.dims();
+    assert!(
+        w_in == c_in && kh >= 1 && kw >= 1 && kh <= h + 2 * pad && kw <= w + 2 * pad,
+        "conv2d_im2col: a [{c_out}, {w_in}, {kh}, {kw}] kernel on [{batch}, {c_in}, {h}, {w}] \
+         padded by {pad}"
+    );
     let (oh, ow) = (h + 2 * pad + 1 - kh, w + 2 * pad + 1 - kw);
     // Channels first, so that each tap's view stacks into one [kh * kw * c_in, batch * oh * ow]
     // column matrix without a further copy, and the whole batch is one matrix multiply.
