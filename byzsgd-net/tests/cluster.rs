@@ -228,3 +228,53 @@ async fn an_async_node_that_cannot_move_gives_up_naming_the_peers_it_cannot_dial
 async fn a_sync_node_that_cannot_move_gives_up_naming_the_peers_it_cannot_dial() {
     cannot_move("sync").await;
 }
+
+/// A node told to linger until stopped (`byzsgd node --wait-when-done`, `linger =
+/// Duration::MAX`) writes its final model when it finishes, then stays, serving, after every
+/// other node has ended; it ends only when stopped. Before, the final model came only at the
+/// end (without the write at the finish, this waited 30 s for it and failed) and the linger
+/// arithmetic (`finished + linger`) would have overflowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_lingering_until_stopped_writes_its_model_at_the_finish_and_stays() {
+    let steps = 20;
+    let cluster = spec("async", steps).resolve().expect("a valid cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = MemNet::new();
+    let s0 = Node::Server(0);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut run = node_run(&cluster, s0, steps, dir.path());
+    run.linger = Duration::MAX;
+    let listener = net.listen(&addr(s0));
+    let (n, token) = (net.clone(), stop.clone());
+    let lingering = tokio::spawn(async move { run.run(n, listener, token).await });
+    let others = run_all(
+        &cluster,
+        &net,
+        steps,
+        dir.path(),
+        &[s0],
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(others.values().all(|f| f.completed));
+    let final_model = dir.path().join("s0").join("final.f32");
+    let waited = std::time::Instant::now();
+    while !final_model.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "s0 wrote no final model at the finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every other node ended (their linger is 3 s); s0 stays.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!lingering.is_finished(), "s0 ended without being stopped");
+    stop.cancel();
+    let f = tokio::time::timeout(Duration::from_secs(30), lingering)
+        .await
+        .expect("it ends once stopped")
+        .expect("no panic")
+        .expect("a run that ends");
+    assert!(f.completed, "s0 stopped at step {}", f.step);
+    assert!(f.gave_up.is_none());
+}
