@@ -9,7 +9,7 @@ use std::sync::Arc;
 use byzsgd_core::Exec;
 use byzsgd_core::protocol::{
     Action, ClusterConfig, Event, FilterConfig, Message, Mode, Node, PlainSgd, Record, Refused,
-    ServerCore, ServerSnapshot, WorkerCore, WorkerSnapshot,
+    ServerCore, ServerSnapshot, Timer, WorkerCore, WorkerSnapshot,
 };
 use byzsgd_core::registry;
 
@@ -140,6 +140,44 @@ fn a_replica_adopting_a_gather_sends_its_model_and_asks_for_the_others() {
         s.handle(model(p, 20, vec![2.0])).unwrap();
     }
     assert_eq!(s.step(), 21);
+}
+
+/// A replica that caught up into a gather sets its stall timer for that step: when the gather's
+/// models went by while it was away, the timer asks for them again and asks every replica where
+/// it is. Without it (CI's netns run: s1 caught up into the gather of step 386, its peers had
+/// moved on and a second catch-up lost two answers) it waited for ever: no timer of that step
+/// existed, and only timers retry.
+#[test]
+fn a_replica_that_caught_up_into_a_gather_asks_again_when_it_stalls() {
+    let mut s = server(0, Mode::Async, vec![0.0]).rejoining();
+    s.handle(Event::Start).unwrap();
+    s.handle(state(1, 20, true, 1.0)).unwrap();
+    s.handle(state(2, 20, true, 3.0)).unwrap();
+    let out = s.handle(state(3, 20, true, 2.0)).unwrap();
+    assert_eq!(caught_up(&out), Some((0, 20)));
+    let stall = Timer::Stall { step: 20 };
+    assert!(
+        out.contains(&Action::SetTimer(stall)),
+        "no stall timer for the gather it caught up into: {out:?}"
+    );
+    // Nobody sends the gather's models; the timer fires: pulls and a catch-up go to the peers.
+    let out = s.handle(Event::Timer(stall)).unwrap();
+    let msgs = sent(&out);
+    for p in 1..5 {
+        assert!(
+            msgs.contains(&(Node::Server(p), Message::Pull { step: 20 })),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&(Node::Server(p), Message::CatchUp { step: 20 })),
+            "{msgs:?}"
+        );
+    }
+    // Where the peers are now (step 40) moves it on.
+    s.handle(state(1, 40, false, 1.0)).unwrap();
+    s.handle(state(2, 40, false, 1.0)).unwrap();
+    let out = s.handle(state(3, 40, false, 1.0)).unwrap();
+    assert_eq!(caught_up(&out), Some((20, 40)));
 }
 
 #[test]

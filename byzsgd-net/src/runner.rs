@@ -8,9 +8,12 @@
 //! [`Outbox`]es, timers onto the runtime's clock, gradients onto the blocking pool, records into
 //! the [`Journal`].
 //!
-//! A node finishes once it reached `steps`; then it stops taking gradients and models, lets its
-//! queues drain, and lingers (answering pulls and catch-ups, so slower peers can finish) until
-//! `linger` passes or it is stopped. A node with [`Checkpointing`] (every server and every worker
+//! A node finishes once it reached `steps`; then it writes its final model, stops taking
+//! gradients and models, and lingers (answering pulls and catch-ups, so slower peers can finish)
+//! until `linger` passes (`Duration::MAX`: until stopped) or it is stopped; then it lets its
+//! queues drain. A node that makes no progress (a server's update, contraction or catch-up, a
+//! worker's gradient) for `give_up` ends unfinished, with [`Finished::gave_up`] saying how long it
+//! waited and which peers it could not dial. A node with [`Checkpointing`] (every server and every worker
 //! of a `byzsgd` cluster) writes its checkpoint every `every` steps, when stopped, and at the end.
 
 use std::collections::BTreeMap;

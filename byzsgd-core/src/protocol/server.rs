@@ -496,6 +496,11 @@ impl ServerCore {
         }
         if self.sync() {
             out.push(Action::SetTimer(Timer::GatherDeadline { step }));
+        } else {
+            // Already set when the step began here; not after a catch-up into this gather,
+            // and without it a gather whose models went by while this replica was away (or a
+            // catch-up whose answers were lost) is never asked for again.
+            self.arm_stall(out);
         }
     }
 
