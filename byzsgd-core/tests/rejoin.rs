@@ -116,14 +116,21 @@ fn a_rejoining_replica_adopts_the_median_at_the_position_f_plus_one_vouch_for() 
     assert!(msgs.contains(&(Node::Worker(6), Message::Pull { step: 50 })));
 }
 
-#[test]
-fn a_replica_adopting_a_gather_sends_its_model_and_asks_for_the_others() {
+/// A rejoining async replica that three peers tell they are in the gather of step 20 (median
+/// model 2.0): it, and what it did on adopting.
+fn caught_up_into_the_gather_of_20() -> (ServerCore, Vec<Action>) {
     let mut s = server(0, Mode::Async, vec![0.0]).rejoining();
     s.handle(Event::Start).unwrap();
     s.handle(state(1, 20, true, 1.0)).unwrap();
     s.handle(state(2, 20, true, 3.0)).unwrap();
     let out = s.handle(state(3, 20, true, 2.0)).unwrap();
     assert_eq!(caught_up(&out), Some((0, 20)));
+    (s, out)
+}
+
+#[test]
+fn a_replica_adopting_a_gather_sends_its_model_and_asks_for_the_others() {
+    let (mut s, out) = caught_up_into_the_gather_of_20();
     let msgs = sent(&out);
     for p in 1..5 {
         assert!(msgs.contains(&(
@@ -149,12 +156,7 @@ fn a_replica_adopting_a_gather_sends_its_model_and_asks_for_the_others() {
 /// existed, and only timers retry.
 #[test]
 fn a_replica_that_caught_up_into_a_gather_asks_again_when_it_stalls() {
-    let mut s = server(0, Mode::Async, vec![0.0]).rejoining();
-    s.handle(Event::Start).unwrap();
-    s.handle(state(1, 20, true, 1.0)).unwrap();
-    s.handle(state(2, 20, true, 3.0)).unwrap();
-    let out = s.handle(state(3, 20, true, 2.0)).unwrap();
-    assert_eq!(caught_up(&out), Some((0, 20)));
+    let (mut s, out) = caught_up_into_the_gather_of_20();
     let stall = Timer::Stall { step: 20 };
     assert!(
         out.contains(&Action::SetTimer(stall)),
