@@ -58,6 +58,11 @@ enum Command {
     ///
     /// Example: byzsgd keygen --config cluster.toml --out certs
     Keygen(cli::keygen::KeygenArgs),
+    /// Reproduce the paper's claims on CIFAR-10 or Fashion-MNIST: convergence, throughput, a
+    /// robustness matrix and contraction, as OUT/REPORT.md with CSVs and plots; rerun to resume.
+    ///
+    /// Example: byzsgd reproduce fashion-mnist --quick --out runs/repro
+    Reproduce(cli::reproduce::ReproduceArgs),
     /// Merge the outputs of a cluster's nodes into metrics.csv, summary.json, plots, model.bpk.
     ///
     /// Example: byzsgd report runs/net
@@ -81,7 +86,8 @@ enum Command {
     Rules(cli::rules::RulesArgs),
     /// List the models with their input shapes and exact parameter counts.
     Models,
-    /// Inspect a data set: counts, shape, class histogram.
+    /// Inspect a data set (counts, shape, class histogram), or write generated images in the
+    /// CIFAR-10 binary format.
     ///
     /// Example: byzsgd datasets inspect cifar10 --data-dir ~/cifar-10-batches-bin
     Datasets(cli::datasets::DatasetsArgs),
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => cli::node::run(args, Some("worker"), &mut stdout),
         Command::Place(args) => cli::place::run(args, &mut stdout),
         Command::Keygen(args) => cli::keygen::run(args, &mut stdout),
+        Command::Reproduce(args) => cli::reproduce::run(args, &mut stdout),
         Command::Report(args) => cli::report::run(args, &mut stdout),
         Command::Evaluate(args) => cli::evaluate::run(args, &mut stdout),
         Command::Aggregate(args) => cli::aggregate::run(args, &mut stdout),

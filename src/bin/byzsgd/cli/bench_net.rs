@@ -287,6 +287,66 @@ fn launched_per_step(dir: &std::path::Path) -> Result<f64> {
     Ok((wall[n - 2] - wall[2]) / (n - 4) as f64)
 }
 
+/// The clusters a loopback comparison launches, in order: vanilla (one server), then ByzSGD.
+pub const LAUNCH_MODES: [&str; 3] = ["vanilla", "async", "sync"];
+
+/// One training run as a cluster of processes on loopback (`byzsgd launch`), for timing:
+/// ByzSGD's Byzantine slots follow the protocol, no evaluation.
+pub struct Launched<'a> {
+    /// The data set's name.
+    pub dataset: &'a str,
+    /// Its directory.
+    pub data_dir: &'a std::path::Path,
+    /// The model.
+    pub model: &'a str,
+    /// Minibatch per worker.
+    pub batch: usize,
+    /// Steps (at least 6: the first 3 and the last are not timed).
+    pub steps: u64,
+}
+
+impl Launched<'_> {
+    /// Seconds per step of the cluster `mode` (one of [`LAUNCH_MODES`]) run into `dir`, and the
+    /// peak resident memory (MB) of each node.
+    pub fn per_step(&self, mode: &str, dir: &std::path::Path) -> Result<(f64, Vec<(String, f64)>)> {
+        let flags: &[&str] = match mode {
+            "vanilla" => &["--mode", "vanilla", "--servers", "1", "--byz-servers", "0"],
+            "async" | "sync" => &["--mode", mode],
+            _ => bail!(
+                "unknown cluster {mode:?}; known: {}",
+                LAUNCH_MODES.join(", ")
+            ),
+        };
+        let o = std::process::Command::new(std::env::current_exe()?)
+            .args(["launch", "--quiet", "--dataset", self.dataset, "--data-dir"])
+            .arg(self.data_dir)
+            .args(["--model", self.model, "--batch", &self.batch.to_string()])
+            .args(["--steps", &self.steps.to_string(), "--eval-every", "0"])
+            .args(["--byz-workers", "0", "--attack", "none"])
+            .args(["--server-attack", "none"])
+            .args(flags)
+            .arg("--out")
+            .arg(dir)
+            .output()?;
+        if !o.status.success() {
+            bail!(
+                "launch {mode}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let s = launched_per_step(dir)?;
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json"))?)?;
+        let peaks = summary["peak_rss_mb"].as_object().map_or(Vec::new(), |m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect()
+        });
+        Ok((s, peaks))
+    }
+}
+
 /// Runs `byzsgd bench loopback`: vanilla, async and sync ByzSGD, each a cluster of processes
 /// over TLS on loopback (`byzsgd launch`), ByzSGD's Byzantine slots following the protocol.
 pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
@@ -313,55 +373,21 @@ pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
         test: set(10, &mut rng)?,
     };
     write_cifar10_dir(&data, &split)?;
-    let exe = std::env::current_exe()?;
-    let modes: [(&str, &[&str]); 3] = [
-        (
-            "vanilla",
-            &["--mode", "vanilla", "--servers", "1", "--byz-servers", "0"],
-        ),
-        ("async", &["--mode", "async"]),
-        ("sync", &["--mode", "sync"]),
-    ];
-    let mut times = vec![Vec::new(); modes.len()];
-    let mut rss: Vec<Vec<(String, f64)>> = vec![Vec::new(); modes.len()];
+    let mut times = vec![Vec::new(); LAUNCH_MODES.len()];
+    let mut rss: Vec<Vec<(String, f64)>> = vec![Vec::new(); LAUNCH_MODES.len()];
     for r in 0..a.repeats {
-        for (i, (name, flags)) in modes.iter().enumerate() {
-            let dir = tmp.join(format!("{name}-{r}"));
-            let o = std::process::Command::new(&exe)
-                .args(["launch", "--quiet", "--dataset", "cifar10", "--data-dir"])
-                .arg(&data)
-                .args(["--model", &a.model, "--batch", &a.batch.to_string()])
-                .args(["--steps", &a.steps.to_string(), "--eval-every", "0"])
-                .args([
-                    "--byz-workers",
-                    "0",
-                    "--attack",
-                    "none",
-                    "--server-attack",
-                    "none",
-                ])
-                .args(*flags)
-                .arg("--out")
-                .arg(&dir)
-                .output()?;
-            if !o.status.success() {
-                bail!(
-                    "launch {name}: {}{}",
-                    String::from_utf8_lossy(&o.stdout),
-                    String::from_utf8_lossy(&o.stderr)
-                );
-            }
-            let s = launched_per_step(&dir)?;
-            eprintln!("run {}/{} {name}: {:.1} ms/step", r + 1, a.repeats, 1e3 * s);
+        for (i, mode) in LAUNCH_MODES.iter().enumerate() {
+            let run = Launched {
+                dataset: "cifar10",
+                data_dir: &data,
+                model: &a.model,
+                batch: a.batch,
+                steps: a.steps,
+            };
+            let (s, peaks) = run.per_step(mode, &tmp.join(format!("{mode}-{r}")))?;
+            eprintln!("run {}/{} {mode}: {:.1} ms/step", r + 1, a.repeats, 1e3 * s);
             times[i].push(s);
-            let summary: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json"))?)?;
-            if let Some(m) = summary["peak_rss_mb"].as_object() {
-                rss[i] = m
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                    .collect();
-            }
+            rss[i] = peaks;
         }
     }
     let dim = Model::info(&a.model)?.params;
@@ -378,7 +404,7 @@ pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
         "mode", "ms/step", "overhead"
     )?;
     let base = median(times[0].clone());
-    for (i, (name, _)) in modes.iter().enumerate() {
+    for (i, name) in LAUNCH_MODES.iter().enumerate() {
         let t = median(times[i].clone());
         let max = |role: char| {
             rss[i]

@@ -90,7 +90,9 @@ pub struct ConvergenceArgs {
     pub mode: String,
 }
 
-fn byzsgd(mode: &str, servers: usize, workers: usize) -> ClusterSpec {
+/// ByzSGD's cluster in `mode` with the largest `f` the bounds allow, every Byzantine slot
+/// following the protocol.
+pub fn byzsgd(mode: &str, servers: usize, workers: usize) -> ClusterSpec {
     let f_w = (workers - 1) / 3;
     let f_ps = servers.saturating_sub(2) / 3;
     ClusterSpec {
@@ -105,7 +107,8 @@ fn byzsgd(mode: &str, servers: usize, workers: usize) -> ClusterSpec {
     }
 }
 
-fn vanilla(workers: usize) -> ClusterSpec {
+/// Vanilla SGD: one trusted server, no Byzantine worker.
+pub fn vanilla(workers: usize) -> ClusterSpec {
     ClusterSpec {
         mode: "vanilla".into(),
         servers: 1,
@@ -139,6 +142,56 @@ fn per_step(rows: &[StepRow]) -> f64 {
     (rows[n - 2].wall_seconds - rows[1].wall_seconds) / (n - 3) as f64
 }
 
+/// The three clusters [`time_modes`] compares, by name.
+pub const MODES: [&str; 3] = ["vanilla", "async", "sync"];
+
+/// Seconds per step of vanilla, async and sync ByzSGD ([`MODES`], in that order), `repeats` runs
+/// of each, interleaved so that drift in the machine's speed hits all three alike; `log` hears a
+/// line per run.
+#[allow(clippy::too_many_arguments)]
+pub fn time_modes(
+    model: &str,
+    data: &Split,
+    norm: &Normalization,
+    device: &burn::tensor::Device,
+    (batch, workers, servers): (usize, usize, usize),
+    (steps, repeats, threads): (u64, usize, usize),
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<Vec<f64>>> {
+    if steps < 5 || repeats == 0 {
+        bail!("throughput needs at least 5 steps and 1 repeat");
+    }
+    let modes = [
+        vanilla(workers),
+        byzsgd("async", servers, workers),
+        byzsgd("sync", servers, workers),
+    ];
+    let mut times = vec![Vec::new(); modes.len()];
+    for r in 0..repeats {
+        for (i, cfg) in modes.iter().enumerate() {
+            let cfg = ClusterSpec {
+                steps,
+                batch,
+                eval_every: 0,
+                threads,
+                seed: r as u64 + 1,
+                ..cfg.clone()
+            };
+            let report = train_classifier(model, data, norm, device, cfg, &mut |_| {})?.report;
+            let s = per_step(&report.rows);
+            log(&format!(
+                "run {}/{repeats} {}: {:.1} ms/step, {:.0}% of the wall time waiting for gradients",
+                r + 1,
+                MODES[i],
+                1e3 * s,
+                100.0 * report.waiting_seconds / report.wall_seconds
+            ));
+            times[i].push(s);
+        }
+    }
+    Ok(times)
+}
+
 /// Runs `byzsgd bench throughput`.
 pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
     if a.steps < 5 || a.repeats == 0 {
@@ -147,35 +200,15 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
     let device = parse_device(&a.device)?;
     let data = random_images(&a.model, a.workers * a.batch * 4, 1)?;
     let norm = Normalization::from_data(&data.train);
-    let modes = [
-        ("vanilla", vanilla(a.workers)),
-        ("async", byzsgd("async", a.servers, a.workers)),
-        ("sync", byzsgd("sync", a.servers, a.workers)),
-    ];
-    let mut times = vec![Vec::new(); modes.len()];
-    for r in 0..a.repeats {
-        for (i, (name, cfg)) in modes.iter().enumerate() {
-            let cfg = ClusterSpec {
-                steps: a.steps,
-                batch: a.batch,
-                eval_every: 0,
-                threads: a.threads,
-                seed: r as u64 + 1,
-                ..cfg.clone()
-            };
-            let report =
-                train_classifier(&a.model, &data, &norm, &device, cfg, &mut |_| {})?.report;
-            let s = per_step(&report.rows);
-            eprintln!(
-                "run {}/{} {name}: {:.1} ms/step, {:.0}% of the wall time waiting for gradients",
-                r + 1,
-                a.repeats,
-                1e3 * s,
-                100.0 * report.waiting_seconds / report.wall_seconds
-            );
-            times[i].push(s);
-        }
-    }
+    let times = time_modes(
+        &a.model,
+        &data,
+        &norm,
+        &device,
+        (a.batch, a.workers, a.servers),
+        (a.steps, a.repeats, a.threads),
+        &mut |line| eprintln!("{line}"),
+    )?;
     let base = median(times[0].clone());
     writeln!(
         out,
@@ -183,7 +216,7 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
         a.model, a.batch, a.workers, a.servers, a.device, a.repeats
     )?;
     writeln!(out, "{:<10} {:>10} {:>9}", "mode", "ms/step", "overhead")?;
-    for ((name, _), t) in modes.iter().zip(times) {
+    for (name, t) in MODES.iter().zip(times) {
         let t = median(t);
         writeln!(
             out,
@@ -196,7 +229,7 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
 }
 
 /// The first step (1-based) whose test accuracy reaches `target`.
-fn steps_to(rows: &[StepRow], target: f64) -> Option<u64> {
+pub fn steps_to(rows: &[StepRow], target: f64) -> Option<u64> {
     rows.iter()
         .find(|r| r.test_accuracy.is_some_and(|a| a >= target))
         .map(|r| r.step + 1)

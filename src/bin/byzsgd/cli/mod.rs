@@ -18,6 +18,7 @@ pub mod place;
 pub mod plot;
 pub mod progress;
 pub mod report;
+pub mod reproduce;
 pub mod rules;
 pub mod simulate;
 pub mod stats;

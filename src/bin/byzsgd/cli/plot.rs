@@ -1,205 +1,287 @@
-//! Line plots as PNG, with no font or system dependency: a 5x7 bitmap font for the title, the
-//! legend and the axis ticks, lines drawn pixel by pixel, written with the `png` crate.
+//! Charts through `plotters`: line charts (several series, a legend, nice ticks, a log axis where
+//! values span decades) and heat maps, each written as SVG and as PNG. Text is drawn with the
+//! DejaVu Sans font embedded in the binary (`ab_glyph`), so no system font is needed; the PNG is
+//! encoded with the `png` crate from plotters' RGB buffer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, register_font};
 
-/// One line of a plot.
+/// One line of a chart.
 #[derive(Debug, Clone)]
 pub struct Series {
     /// Its legend.
-    pub name: &'static str,
-    /// `(x, y)` points, in x order.
+    pub name: String,
+    /// `(x, y)` points, in x order; non-finite ones are left out.
     pub points: Vec<(f64, f64)>,
 }
 
-const W: usize = 720;
-const H: usize = 420;
-const LEFT: usize = 80;
-const RIGHT: usize = 20;
-const TOP: usize = 40;
-const BOTTOM: usize = 50;
-const COLORS: [[u8; 3]; 4] = [[31, 119, 180], [214, 39, 40], [44, 160, 44], [255, 127, 14]];
-
-/// 5x7 glyphs: seven rows of five bits, top row first.
-fn glyph(c: char) -> [u8; 7] {
-    match c.to_ascii_lowercase() {
-        '0' => [14, 17, 19, 21, 25, 17, 14],
-        '1' => [4, 12, 4, 4, 4, 4, 14],
-        '2' => [14, 17, 1, 2, 4, 8, 31],
-        '3' => [31, 2, 4, 2, 1, 17, 14],
-        '4' => [2, 6, 10, 18, 31, 2, 2],
-        '5' => [31, 16, 30, 1, 1, 17, 14],
-        '6' => [6, 8, 16, 30, 17, 17, 14],
-        '7' => [31, 1, 2, 4, 8, 8, 8],
-        '8' => [14, 17, 17, 14, 17, 17, 14],
-        '9' => [14, 17, 17, 15, 1, 2, 12],
-        '.' => [0, 0, 0, 0, 0, 12, 12],
-        '-' => [0, 0, 0, 31, 0, 0, 0],
-        '+' => [0, 4, 4, 31, 4, 4, 0],
-        '%' => [24, 25, 2, 4, 8, 19, 3],
-        ':' => [0, 12, 12, 0, 12, 12, 0],
-        '(' => [2, 4, 8, 8, 8, 4, 2],
-        ')' => [8, 4, 2, 2, 2, 4, 8],
-        'a' => [0, 0, 14, 1, 15, 17, 15],
-        'b' => [16, 16, 22, 25, 17, 17, 30],
-        'c' => [0, 0, 14, 16, 16, 17, 14],
-        'd' => [1, 1, 13, 19, 17, 17, 15],
-        'e' => [0, 0, 14, 17, 31, 16, 14],
-        'f' => [6, 9, 8, 28, 8, 8, 8],
-        'g' => [0, 15, 17, 17, 15, 1, 14],
-        'h' => [16, 16, 22, 25, 17, 17, 17],
-        'i' => [4, 0, 12, 4, 4, 4, 14],
-        'j' => [2, 0, 6, 2, 2, 18, 12],
-        'k' => [16, 16, 18, 20, 24, 20, 18],
-        'l' => [12, 4, 4, 4, 4, 4, 14],
-        'm' => [0, 0, 26, 21, 21, 17, 17],
-        'n' => [0, 0, 22, 25, 17, 17, 17],
-        'o' => [0, 0, 14, 17, 17, 17, 14],
-        'p' => [0, 0, 30, 17, 30, 16, 16],
-        'q' => [0, 0, 13, 19, 15, 1, 1],
-        'r' => [0, 0, 22, 25, 16, 16, 16],
-        's' => [0, 0, 14, 16, 14, 1, 30],
-        't' => [8, 8, 28, 8, 8, 9, 6],
-        'u' => [0, 0, 17, 17, 17, 19, 13],
-        'v' => [0, 0, 17, 17, 17, 10, 4],
-        'w' => [0, 0, 17, 17, 21, 21, 10],
-        'x' => [0, 0, 17, 10, 4, 10, 17],
-        'y' => [0, 0, 17, 17, 15, 1, 14],
-        'z' => [0, 0, 31, 2, 4, 8, 31],
-        _ => [0; 7],
-    }
+/// What a line chart shows besides its series.
+#[derive(Debug, Clone, Copy)]
+pub struct Chart<'a> {
+    /// The title.
+    pub title: &'a str,
+    /// The x axis.
+    pub x: &'a str,
+    /// The y axis.
+    pub y: &'a str,
+    /// A logarithmic y axis (non-positive values are left out); [`Chart::log_if_decades`] picks.
+    pub log_y: bool,
 }
 
-struct Canvas {
-    px: Vec<u8>,
-}
-
-impl Canvas {
-    fn new() -> Self {
+impl<'a> Chart<'a> {
+    /// A chart with a linear y axis.
+    pub fn new(title: &'a str, x: &'a str, y: &'a str) -> Self {
         Self {
-            px: vec![255; W * H * 3],
+            title,
+            x,
+            y,
+            log_y: false,
         }
     }
 
-    fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
-        if (0..W as i64).contains(&x) && (0..H as i64).contains(&y) {
-            let i = (y as usize * W + x as usize) * 3;
-            self.px[i..i + 3].copy_from_slice(&c);
-        }
-    }
-
-    fn text(&mut self, x: i64, y: i64, s: &str, c: [u8; 3]) {
-        for (k, ch) in s.chars().enumerate() {
-            let g = glyph(ch);
-            for (row, bits) in g.iter().enumerate() {
-                for col in 0..5 {
-                    if bits & (16 >> col) != 0 {
-                        self.set(x + k as i64 * 6 + col, y + row as i64, c);
-                    }
-                }
-            }
-        }
-    }
-
-    fn line(&mut self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: [u8; 3]) {
-        let n = (x1 - x0).abs().max((y1 - y0).abs()).ceil().max(1.0) as usize;
-        for i in 0..=n {
-            let t = i as f64 / n as f64;
-            let (x, y) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
-            self.set(x.round() as i64, y.round() as i64, c);
-            self.set(x.round() as i64, y.round() as i64 + 1, c);
-        }
+    /// A logarithmic y axis when the positive values of `series` span more than two decades.
+    pub fn log_if_decades(mut self, series: &[Series]) -> Self {
+        let ys = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .filter(|y| y.is_finite() && *y > 0.0);
+        let (lo, hi) = ys.fold((f64::MAX, 0.0f64), |(l, h), y| (l.min(y), h.max(y)));
+        self.log_y = hi > 0.0 && hi / lo > 100.0;
+        self
     }
 }
 
-fn label(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
-        format!("{v:.1e}")
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+const W: u32 = 900;
+const H: u32 = 520;
+const FONT: &str = "sans-serif";
+
+/// Registers the embedded font once; plotters draws every text with it.
+fn font() -> Result<()> {
+    static ONCE: Once = Once::new();
+    let mut failed = false;
+    ONCE.call_once(|| {
+        failed = register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_err();
+    });
+    if failed {
+        return Err(anyhow!("the embedded DejaVu Sans font did not load"));
     }
+    Ok(())
 }
 
-/// Draws `series` against step and writes a PNG to `path`. Empty series draw empty axes.
-pub fn line_plot(path: &Path, title: &str, series: &[Series]) -> Result<()> {
-    let mut c = Canvas::new();
-    let pts = series
-        .iter()
-        .flat_map(|s| s.points.iter())
-        .filter(|p| p.1.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in pts {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+fn colour(k: usize) -> RGBColor {
+    const C: [(u8, u8, u8); 10] = [
+        (31, 119, 180),
+        (214, 39, 40),
+        (44, 160, 44),
+        (255, 127, 14),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ];
+    let (r, g, b) = C[k % C.len()];
+    RGBColor(r, g, b)
+}
+
+/// `stem` with `ext` as its extension (`accuracy` -> `accuracy.svg`).
+fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+    stem.with_extension(ext)
+}
+
+/// Draws the same chart with `svg` into `stem.svg` and with `png` into `stem.png`.
+fn both(
+    stem: &Path,
+    svg_draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+    png_draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+) -> Result<()> {
+    font()?;
+    let svg = with_ext(stem, "svg");
+    {
+        let area = SVGBackend::new(&svg, (W, H)).into_drawing_area();
+        svg_draw(&area)?;
+        area.present()
+            .map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
     }
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    let mut rgb = vec![0u8; (W * H * 3) as usize];
+    {
+        let area = BitMapBackend::with_buffer(&mut rgb, (W, H)).into_drawing_area();
+        png_draw(&area)?;
+        area.present().map_err(|e| anyhow!("drawing a PNG: {e}"))?;
     }
-    y0 = y0.min(0.0);
-    if y1 <= y0 {
-        y1 = y0 + 1.0;
-    }
-    if x1 <= x0 {
-        x1 = x0 + 1.0;
-    }
-    let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
-    let sx = |x: f64| LEFT as f64 + (x - x0) / (x1 - x0) * pw;
-    let sy = |y: f64| TOP as f64 + ph - (y - y0) / (y1 - y0) * ph;
-    let grey = [200, 200, 200];
-    let black = [0, 0, 0];
-    for i in 0..=4 {
-        let y = y0 + (y1 - y0) * i as f64 / 4.0;
-        c.line((sx(x0), sy(y)), (sx(x1), sy(y)), grey);
-        let l = label(y);
-        c.text(
-            LEFT as i64 - 8 - 6 * l.len() as i64,
-            sy(y) as i64 - 3,
-            &l,
-            black,
-        );
-        let x = x0 + (x1 - x0) * i as f64 / 4.0;
-        let l = label(x.round());
-        c.text(
-            sx(x) as i64 - 3 * l.len() as i64,
-            (H - BOTTOM + 10) as i64,
-            &l,
-            black,
-        );
-    }
-    c.line((sx(x0), sy(y0)), (sx(x0), sy(y1)), black);
-    c.line((sx(x0), sy(y0)), (sx(x1), sy(y0)), black);
-    c.text(LEFT as i64, 14, title, black);
-    c.text((W / 2) as i64 - 12, (H - 20) as i64, "step", black);
-    let mut lx = (W - RIGHT) as i64 - 10;
-    for (k, s) in series.iter().enumerate().rev() {
-        let color = COLORS[k % COLORS.len()];
-        lx -= 6 * s.name.len() as i64 + 24;
-        for d in 0..12 {
-            c.set(lx + d, 17, color);
-            c.set(lx + d, 18, color);
-        }
-        c.text(lx + 16, 14, s.name, black);
-        let mut prev: Option<(f64, f64)> = None;
-        for &(x, y) in s.points.iter().filter(|p| p.1.is_finite()) {
-            let p = (sx(x), sy(y));
-            match prev {
-                Some(q) => c.line(q, p, color),
-                None => c.set(p.0 as i64, p.1 as i64, color),
-            }
-            prev = Some(p);
-        }
-    }
+    let png = with_ext(stem, "png");
     let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), W as u32, H as u32);
+        std::fs::File::create(&png).with_context(|| format!("creating {}", png.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), W, H);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header()?;
-    w.write_image_data(&c.px)?;
-    w.finish()?;
-    Ok(())
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(&rgb))
+        .with_context(|| format!("writing {}", png.display()))
+}
+
+/// The range of `v` widened a little (and made non-empty).
+fn span(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = v.fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(x), h.max(x)));
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    if lo == hi {
+        return (lo - 0.5, hi + 0.5);
+    }
+    (lo, hi)
+}
+
+/// A tick's label: no decimals on an axis that spans more than 20 (steps, seconds, percent).
+fn tick(v: f64, span: f64) -> String {
+    if span > 20.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A line chart of `series`, as `stem.svg` and `stem.png`.
+pub fn line_chart(stem: &Path, chart: Chart<'_>, series: &[Series]) -> Result<()> {
+    let keep = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!chart.log_y || p.1 > 0.0);
+    let pts = || series.iter().flat_map(|s| s.points.iter().filter(keep));
+    let (x0, x1) = span(pts().map(|p| p.0));
+    let (y0, y1) = span(pts().map(|p| p.1));
+    macro_rules! draw {
+        ($area:expr, $y:expr) => {{
+            let area = $area;
+            area.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+            let mut c = ChartBuilder::on(area)
+                .caption(chart.title, (FONT, 22))
+                .margin(12)
+                .x_label_area_size(44)
+                .y_label_area_size(72)
+                .build_cartesian_2d(x0..x1, $y)
+                .map_err(|e| anyhow!("{e}"))?;
+            c.configure_mesh()
+                .x_label_formatter(&|x| tick(*x, x1 - x0))
+                .x_desc(chart.x)
+                .y_desc(chart.y)
+                .label_style((FONT, 14))
+                .axis_desc_style((FONT, 16))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(|e| anyhow!("{e}"))?;
+            for (k, s) in series.iter().enumerate() {
+                let style = colour(k).stroke_width(2);
+                c.draw_series(LineSeries::new(
+                    s.points.iter().filter(keep).copied(),
+                    style,
+                ))
+                .map_err(|e| anyhow!("{e}"))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour(k).stroke_width(2))
+                });
+            }
+            if series.iter().any(|s| !s.name.is_empty()) {
+                c.configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font((FONT, 14))
+                    .position(SeriesLabelPosition::UpperRight)
+                    .draw()
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
+            Ok(())
+        }};
+    }
+    if chart.log_y {
+        both(
+            stem,
+            |a| draw!(a, (y0..y1).log_scale()),
+            |a| draw!(a, (y0..y1).log_scale()),
+        )
+    } else {
+        let pad = (y1 - y0) * 0.04;
+        let y = (y0 - pad)..(y1 + pad);
+        both(stem, |a| draw!(a, y.clone()), |a| draw!(a, y.clone()))
+    }
+}
+
+/// A heat map: `cells[r][c]` of row `rows[r]` and column `cols[c]`, a value in `[0, 1]` coloured
+/// from red (0) through yellow to green (1) (grey where NaN: not run) and the cell's text.
+pub fn heat_map(
+    stem: &Path,
+    title: &str,
+    rows: &[String],
+    cols: &[String],
+    cells: &[Vec<(f64, String)>],
+) -> Result<()> {
+    let (nr, nc) = (rows.len() as f64, cols.len() as f64);
+    let centre = |size: u32| {
+        (FONT, size)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center))
+    };
+    macro_rules! draw {
+        ($area:expr) => {{
+            let area = $area;
+            area.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+            let c = ChartBuilder::on(area)
+                .caption(title, (FONT, 22))
+                .margin(12)
+                .margin_left(170)
+                .margin_bottom(40)
+                .build_cartesian_2d(0.0..nc, 0.0..nr)
+                .map_err(|e| anyhow!("{e}"))?;
+            let at = |x: f64, y: f64| c.backend_coord(&(x, y));
+            for (r, line) in cells.iter().enumerate() {
+                // Row 0 on top.
+                let y = nr - 1.0 - r as f64;
+                for (col, (v, text)) in line.iter().enumerate() {
+                    let x = col as f64;
+                    let fill = if v.is_nan() {
+                        RGBColor(220, 220, 220)
+                    } else {
+                        let (r, g, b) = HSLColor(v.clamp(0.0, 1.0) / 3.0, 0.65, 0.55).rgb();
+                        RGBColor(r, g, b)
+                    };
+                    area.draw(&Rectangle::new(
+                        [at(x, y + 1.0), at(x + 1.0, y)],
+                        fill.filled(),
+                    ))
+                    .map_err(|e| anyhow!("{e}"))?;
+                    area.draw(&Rectangle::new(
+                        [at(x, y + 1.0), at(x + 1.0, y)],
+                        WHITE.stroke_width(2),
+                    ))
+                    .map_err(|e| anyhow!("{e}"))?;
+                    area.draw(&Text::new(text.clone(), at(x + 0.5, y + 0.5), centre(15)))
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+                let (px, py) = at(0.0, y + 0.5);
+                let label = rows.get(r).cloned().unwrap_or_default();
+                area.draw(&Text::new(
+                    label,
+                    (px - 8, py),
+                    (FONT, 14)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Right, VPos::Center)),
+                ))
+                .map_err(|e| anyhow!("{e}"))?;
+            }
+            for (col, name) in cols.iter().enumerate() {
+                let (px, py) = at(col as f64 + 0.5, 0.0);
+                area.draw(&Text::new(name.clone(), (px, py + 14), centre(14)))
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
+            Ok(())
+        }};
+    }
+    both(stem, |a| draw!(a), |a| draw!(a))
 }

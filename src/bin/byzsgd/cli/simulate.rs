@@ -19,7 +19,7 @@ use byzsgd_datasets::{Normalization, Split, synthetic};
 use serde::Serialize;
 
 use super::datasets::{load, normalization};
-use super::plot::{Series, line_plot};
+use super::plot::{Chart, Series, line_chart};
 use super::progress::progress_bar;
 
 /// Arguments of `byzsgd simulate`; every one overrides the same key of `--config`.
@@ -442,42 +442,44 @@ fn write_summary(
     std::fs::write(dir.join("summary.json"), text + "\n").context("writing summary.json")
 }
 
-/// `accuracy.png` and `diameter.png` of `rows` (steps whose diameter is NaN, not measured, are
-/// left out).
+/// `accuracy.{svg,png}` and `diameter.{svg,png}` of `rows` (steps whose diameter is NaN, not
+/// measured, are left out; the diameter on a log axis when it spans decades).
 pub fn plots(dir: &Path, rows: &[StepRow]) -> Result<()> {
     let acc: Vec<(f64, f64)> = rows
         .iter()
-        .filter_map(|r| r.test_accuracy.map(|a| (r.step as f64, a)))
+        .filter_map(|r| r.test_accuracy.map(|a| (r.step as f64, 100.0 * a)))
         .collect();
-    line_plot(
-        &dir.join("accuracy.png"),
-        "test accuracy",
+    line_chart(
+        &dir.join("accuracy"),
+        Chart::new("Test accuracy", "step", "test accuracy (%)"),
         &[Series {
-            name: "first honest server",
+            name: "first honest server".into(),
             points: acc,
         }],
     )?;
-    let before: Vec<(f64, f64)> = rows
+    let after_update: Vec<(f64, f64)> = rows
         .iter()
         .filter(|r| r.diameter.is_finite())
         .map(|r| (r.step as f64, r.diameter))
         .collect();
-    let after: Vec<(f64, f64)> = rows
+    let after_gather: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| r.diameter_after_gather.map(|d| (r.step as f64, d)))
         .collect();
-    line_plot(
-        &dir.join("diameter.png"),
-        "honest replica diameter",
-        &[
-            Series {
-                name: "after update",
-                points: before,
-            },
-            Series {
-                name: "after gather",
-                points: after,
-            },
-        ],
+    let series = [
+        Series {
+            name: "after update".into(),
+            points: after_update,
+        },
+        Series {
+            name: "after gather".into(),
+            points: after_gather,
+        },
+    ];
+    line_chart(
+        &dir.join("diameter"),
+        Chart::new("Honest replicas' diameter", "step", "largest L2 distance")
+            .log_if_decades(&series),
+        &series,
     )
 }
