@@ -295,35 +295,49 @@ pub const LAUNCH_MODES: [&str; 3] = ["vanilla", "async", "sync"];
 pub struct Launched<'a> {
     /// The data set's name.
     pub dataset: &'a str,
-    /// Its directory.
-    pub data_dir: &'a std::path::Path,
+    /// Its directory (`None`: the data set's default location).
+    pub data_dir: Option<&'a std::path::Path>,
     /// The model.
     pub model: &'a str,
     /// Minibatch per worker.
     pub batch: usize,
     /// Steps (at least 6: the first 3 and the last are not timed).
     pub steps: u64,
+    /// Byzantine workers ByzSGD declares (they follow the protocol); vanilla has none.
+    pub byz_workers: usize,
 }
 
 impl Launched<'_> {
     /// Seconds per step of the cluster `mode` (one of [`LAUNCH_MODES`]) run into `dir`, and the
     /// peak resident memory (MB) of each node.
     pub fn per_step(&self, mode: &str, dir: &std::path::Path) -> Result<(f64, Vec<(String, f64)>)> {
+        let f_w = self.byz_workers.to_string();
         let flags: &[&str] = match mode {
-            "vanilla" => &["--mode", "vanilla", "--servers", "1", "--byz-servers", "0"],
-            "async" | "sync" => &["--mode", mode],
+            "vanilla" => &[
+                "--mode",
+                "vanilla",
+                "--servers",
+                "1",
+                "--byz-servers",
+                "0",
+                "--byz-workers",
+                "0",
+            ],
+            "async" | "sync" => &["--mode", mode, "--byz-workers", &f_w],
             _ => bail!(
                 "unknown cluster {mode:?}; known: {}",
                 LAUNCH_MODES.join(", ")
             ),
         };
-        let o = std::process::Command::new(std::env::current_exe()?)
-            .args(["launch", "--quiet", "--dataset", self.dataset, "--data-dir"])
-            .arg(self.data_dir)
+        let mut launch = std::process::Command::new(std::env::current_exe()?);
+        launch.args(["launch", "--quiet", "--dataset", self.dataset]);
+        if let Some(dir) = self.data_dir {
+            launch.arg("--data-dir").arg(dir);
+        }
+        let o = launch
             .args(["--model", self.model, "--batch", &self.batch.to_string()])
             .args(["--steps", &self.steps.to_string(), "--eval-every", "0"])
-            .args(["--byz-workers", "0", "--attack", "none"])
-            .args(["--server-attack", "none"])
+            .args(["--attack", "none", "--server-attack", "none"])
             .args(flags)
             .arg("--out")
             .arg(dir)
@@ -379,10 +393,12 @@ pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
         for (i, mode) in LAUNCH_MODES.iter().enumerate() {
             let run = Launched {
                 dataset: "cifar10",
-                data_dir: &data,
+                data_dir: Some(&data),
                 model: &a.model,
                 batch: a.batch,
                 steps: a.steps,
+                // As recorded in BENCHMARKS.md: no Byzantine worker declared.
+                byz_workers: 0,
             };
             let (s, peaks) = run.per_step(mode, &tmp.join(format!("{mode}-{r}")))?;
             eprintln!("run {}/{} {mode}: {:.1} ms/step", r + 1, a.repeats, 1e3 * s);

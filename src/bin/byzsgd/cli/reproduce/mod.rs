@@ -78,6 +78,9 @@ pub struct PartDone {
     pub runs: usize,
     /// Steps trained, all runs together.
     pub steps: u64,
+    /// The commit of the checkout it ran in (see [`report::commit`]).
+    #[serde(default)]
+    pub commit: String,
 }
 
 /// `OUT/reproduce.json`: the plan and the parts done.
@@ -246,6 +249,7 @@ pub fn run(a: &ReproduceArgs, out: &mut impl Write) -> Result<()> {
             wall_seconds: started.elapsed().as_secs_f64(),
             runs,
             steps,
+            commit: report::commit(),
         };
         writeln!(
             out,

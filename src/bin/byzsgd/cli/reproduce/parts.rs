@@ -168,15 +168,14 @@ pub fn throughput(cx: &Context<'_>) -> Result<PartOutput> {
     }
     let mut runs = MODES.len() * p.throughput_repeats;
     if p.runtime == "loopback" {
-        let Some(dir) = cx.data_dir else {
-            bail!("--runtime loopback needs the data set's directory");
-        };
         let launched = Launched {
             dataset: &p.dataset,
-            data_dir: dir,
+            data_dir: cx.data_dir,
             model: &p.model,
             batch: p.batch,
             steps: p.throughput_steps.max(6),
+            // As the simulator's rows: f_w = 2 declared, following the protocol.
+            byz_workers: 2,
         };
         for r in 0..p.throughput_repeats {
             for mode in LAUNCH_MODES {

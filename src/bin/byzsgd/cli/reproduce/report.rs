@@ -75,7 +75,7 @@ fn machine() -> String {
 }
 
 /// The commit of the working directory's checkout, marked when it has local changes.
-fn commit() -> String {
+pub fn commit() -> String {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -124,7 +124,16 @@ pub fn write(out: &Path, state: &State) -> Result<PathBuf> {
         if p.quick { ", quick" } else { "" }
     )?;
     writeln!(md, "- Command: `{}`", state.command)?;
-    writeln!(md, "- Commit: `{}`", commit())?;
+    let mut commits: Vec<&str> = state.parts.values().map(|d| d.commit.as_str()).collect();
+    commits.sort_unstable();
+    commits.dedup();
+    commits.retain(|c| !c.is_empty());
+    let measured = match commits.as_slice() {
+        [] => String::new(),
+        [one] => format!("; measured at `{one}`"),
+        many => format!("; parts measured at `{}`", many.join("`, `")),
+    };
+    writeln!(md, "- Commit: `{}` (this report){measured}", commit())?;
     writeln!(
         md,
         "- Machine: {}; GPU: {gpu}; device `{}`",
@@ -299,7 +308,7 @@ fn throughput(md: &mut String, out: &Path, tag: &str) -> Result<()> {
     writeln!(md, "## Throughput{tag}\n")?;
     writeln!(
         md,
-        "Model updates per second, median over the repeats; every Byzantine slot follows the protocol, so only the protocol's own cost is measured. In the simulator every node shares this machine's cores.\n"
+        "Model updates per second, median over the repeats; every Byzantine slot follows the protocol (f_ps = 1, f_w = 2 declared), so only the protocol's own cost is measured. `sim`: the in-process simulator; `loopback` (with `--runtime loopback`): every node a process, over mutual TLS on loopback. Either way every node shares this machine's cores, and the smaller the model, the more the protocol's fixed cost per step (medians, aggregations, copies of every vector) weighs against the gradient time.\n"
     )?;
     writeln!(
         md,
@@ -380,7 +389,7 @@ fn robustness(md: &mut String, out: &Path, tag: &str) -> Result<()> {
     writeln!(md, "## Robustness matrix{tag}\n")?;
     writeln!(
         md,
-        "Final test accuracy of each rule under each worker attack (not in the paper; no peer ships it in one command). Each rule runs on the first cluster its bound admits: async then sync, f_w = 2 then 1 (the cluster column); no server attack.\n"
+        "Final test accuracy of each rule under each worker attack (not in the paper; no peer ships it in one command). Each rule runs on the first cluster its bound admits: async then sync, f_w = 2 then 1 (the cluster column); no server attack. Where a rule aggregates 2f + 1 inputs (async with n_w = 7, f_w = 2 aggregates 5), the trimmed mean keeps one value per coordinate, the median: their rows then match.\n"
     )?;
     writeln!(md, "| rule | cluster | {} |", attacks.join(" | "))?;
     writeln!(md, "| --- | --- |{}", " --- |".repeat(attacks.len()))?;
