@@ -32,6 +32,8 @@ pub struct Chart<'a> {
     pub y: &'a str,
     /// A logarithmic y axis (non-positive values are left out); [`Chart::log_if_decades`] picks.
     pub log_y: bool,
+    /// The legend in the lower right corner (for rising curves) instead of the upper right.
+    pub legend_low: bool,
 }
 
 impl<'a> Chart<'a> {
@@ -42,7 +44,14 @@ impl<'a> Chart<'a> {
             x,
             y,
             log_y: false,
+            legend_low: false,
         }
+    }
+
+    /// The legend in the lower right corner, out of the way of curves that rise.
+    pub fn legend_low(mut self) -> Self {
+        self.legend_low = true;
+        self
     }
 
     /// A logarithmic y axis when the positive values of `series` span more than two decades.
@@ -191,7 +200,11 @@ pub fn line_chart(stem: &Path, chart: Chart<'_>, series: &[Series]) -> Result<()
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK)
                     .label_font((FONT, 14))
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(if chart.legend_low {
+                        SeriesLabelPosition::LowerRight
+                    } else {
+                        SeriesLabelPosition::UpperRight
+                    })
                     .draw()
                     .map_err(|e| anyhow!("{e}"))?;
             }

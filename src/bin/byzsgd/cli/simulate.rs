@@ -451,7 +451,7 @@ pub fn plots(dir: &Path, rows: &[StepRow]) -> Result<()> {
         .collect();
     line_chart(
         &dir.join("accuracy"),
-        Chart::new("Test accuracy", "step", "test accuracy (%)"),
+        Chart::new("Test accuracy", "step", "test accuracy (%)").legend_low(),
         &[Series {
             name: "first honest server".into(),
             points: acc,

@@ -288,12 +288,12 @@ fn convergence(md: &mut String, out: &Path, state: &State, tag: &str) -> Result<
     let t2 = format!("Test accuracy over wall time{tag}");
     line_chart(
         &out.join("convergence_steps"),
-        Chart::new(&t1, "step", "test accuracy (%)"),
+        Chart::new(&t1, "step", "test accuracy (%)").legend_low(),
         &series("step"),
     )?;
     line_chart(
         &out.join("convergence_time"),
-        Chart::new(&t2, "wall seconds", "test accuracy (%)"),
+        Chart::new(&t2, "wall seconds", "test accuracy (%)").legend_low(),
         &series("wall_seconds"),
     )?;
     writeln!(
