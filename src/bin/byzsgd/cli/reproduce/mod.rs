@@ -6,7 +6,7 @@
 //! each worker attack) and contraction (the honest replicas' diameter with and without gathers).
 //! A part's CSV is written when it completes, and `OUT/reproduce.json` records its cost; a rerun
 //! into the same folder with the same settings skips the parts already done (and refuses other
-//! settings, naming the first that differs). `OUT/REPORT.md`, its plots and tables are made from
+//! settings, naming what differs). `OUT/REPORT.md`, its plots and tables are made from
 //! the CSVs, so they can be remade at any time. `--quick` shrinks steps, data and the matrix so
 //! the whole reproduction runs in minutes on 2 cores (what CI runs, on generated CIFAR-format
 //! data: `byzsgd datasets generate cifar10`).

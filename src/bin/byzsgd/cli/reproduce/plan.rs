@@ -136,19 +136,21 @@ impl Plan {
         p
     }
 
-    /// The first setting in which `self` and `other` differ, as `key: ours vs theirs`.
+    /// Every setting in which `self` and `other` differ, as `key: ours now, theirs before`,
+    /// joined by `; `.
     pub fn difference(&self, other: &Plan) -> Option<String> {
         let (a, b) = (
             serde_json::to_value(self).ok()?,
             serde_json::to_value(other).ok()?,
         );
         let (a, b) = (a.as_object()?, b.as_object()?);
-        a.iter().find(|(k, v)| b.get(*k) != Some(v)).map(|(k, v)| {
-            format!(
-                "{k}: {v} now, {} before",
-                b.get(k).unwrap_or(&"absent".into())
-            )
-        })
+        let absent = serde_json::Value::from("absent");
+        let diffs: Vec<String> = a
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k}: {v} now, {} before", b.get(k).unwrap_or(&absent)))
+            .collect();
+        (!diffs.is_empty()).then(|| diffs.join("; "))
     }
 }
 
@@ -171,6 +173,7 @@ mod tests {
         assert!(quick.attacks.iter().any(|a| a == "foe:10"));
         assert_eq!(full.difference(&full), None);
         let d = quick.difference(&full).unwrap();
-        assert!(d.starts_with("quick: true now, false before"), "{d}");
+        assert!(d.contains("quick: true now, false before"), "{d}");
+        assert!(d.contains("matrix_steps: 30 now, 1000 before"), "{d}");
     }
 }
