@@ -5,8 +5,14 @@
 //!   server), same model, batch and workers, in both variants. The gradient work is the same; the
 //!   difference is the medians, the aggregations and the extra updates. Byzantine slots follow the
 //!   protocol (attack `none`) so that attacks' own costs (an equivocating server draws a random
-//!   vector per recipient) are not counted.
-//! - Convergence: steps until the test accuracy first reaches a target, ByzSGD against vanilla.
+//!   vector per recipient) are not counted. Each run also reports the protocol's own cost per
+//!   step (the event loop's time not waiting for gradients), what a cluster whose nodes each
+//!   have their own cores would pay on top of the gradient time.
+//! - Convergence: steps until the test accuracy first reaches a target, ByzSGD (both modes by
+//!   default) against vanilla, over seeds 1..=N: mean, standard deviation and range.
+//!
+//! Both take `simulate`'s rule options ([`RuleArgs`]: `--gar`, `--pre`, `--momentum`,
+//! `--gather-period`), so a lever is measured by the same command with one flag more.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,6 +56,62 @@ pub struct ThroughputArgs {
     /// Gradient threads (0: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// ByzSGD's rule options.
+    #[command(flatten)]
+    pub rule: RuleArgs,
+}
+
+/// The options of ByzSGD's runs that `simulate` also takes: what the benchmarks compare.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RuleArgs {
+    /// Gradient aggregation rule of the ByzSGD runs (default: mda).
+    #[arg(long)]
+    pub gar: Option<String>,
+    /// Pre-aggregation in front of it (nnm).
+    #[arg(long)]
+    pub pre: Option<String>,
+    /// Worker momentum of every run, vanilla's too (default 0.95).
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Gather period T of the ByzSGD runs (0: none; default from the learning rate).
+    #[arg(long)]
+    pub gather_period: Option<u64>,
+}
+
+impl RuleArgs {
+    /// `spec` with these options applied; the ByzSGD-only ones only where `spec` is not vanilla.
+    pub fn apply(&self, mut spec: ClusterSpec) -> ClusterSpec {
+        if let Some(m) = self.momentum {
+            spec.momentum = m;
+        }
+        if spec.mode != "vanilla" {
+            if let Some(g) = &self.gar {
+                spec.gar = g.clone();
+            }
+            if self.pre.is_some() {
+                spec.pre = self.pre.clone();
+            }
+            if self.gather_period.is_some() {
+                spec.gather_period = self.gather_period;
+            }
+        }
+        spec
+    }
+
+    /// How the ByzSGD runs differ from the defaults, for a report's title.
+    pub fn describe(&self) -> String {
+        let mut v = vec![format!("{}", self.gar.as_deref().unwrap_or("mda"))];
+        if let Some(p) = &self.pre {
+            v[0] = format!("{p} + {}", v[0]);
+        }
+        if let Some(m) = self.momentum {
+            v.push(format!("momentum {m}"));
+        }
+        if let Some(t) = self.gather_period {
+            v.push(format!("T = {t}"));
+        }
+        v.join(", ")
+    }
 }
 
 /// Arguments of `byzsgd bench convergence`.
@@ -67,8 +129,8 @@ pub struct ConvergenceArgs {
     /// Test accuracy to reach.
     #[arg(long, default_value_t = 0.8)]
     pub target: f64,
-    /// Give up after this many steps.
-    #[arg(long, default_value_t = 2000)]
+    /// Give up after this many steps (reported as this + 1).
+    #[arg(long, default_value_t = 600)]
     pub max_steps: u64,
     /// Test accuracy every this many steps.
     #[arg(long, default_value_t = 10)]
@@ -82,12 +144,20 @@ pub struct ConvergenceArgs {
     /// The Byzantine server's attack in the ByzSGD run.
     #[arg(long, default_value = "none")]
     pub server_attack: String,
-    /// Seeds to average over.
-    #[arg(long, default_value_t = 3)]
+    /// Seeds (1..=N) of each run.
+    #[arg(long, default_value_t = 5)]
     pub seeds: u64,
-    /// The ByzSGD variant: async or sync.
-    #[arg(long, default_value = "async")]
-    pub mode: String,
+    /// The ByzSGD variants, comma-separated.
+    #[arg(
+        long,
+        alias = "mode",
+        value_delimiter = ',',
+        default_value = "async,sync"
+    )]
+    pub modes: Vec<String>,
+    /// ByzSGD's rule options.
+    #[command(flatten)]
+    pub rule: RuleArgs,
 }
 
 /// ByzSGD's cluster in `mode` with the largest `f` the bounds allow, every Byzantine slot
@@ -145,9 +215,21 @@ fn per_step(rows: &[StepRow]) -> f64 {
 /// The three clusters [`time_modes`] compares, by name.
 pub const MODES: [&str; 3] = ["vanilla", "async", "sync"];
 
-/// Seconds per step of vanilla, async and sync ByzSGD ([`MODES`], in that order), `repeats` runs
-/// of each, interleaved so that drift in the machine's speed hits all three alike; `log` hears a
-/// line per run.
+/// One timed run.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Wall seconds per step, warm-up and the last step excluded.
+    pub step: f64,
+    /// Seconds per step the event loop spent not waiting for gradients: the protocol's own
+    /// work on the critical path (aggregations, medians, updates, validation, metrics; and the
+    /// one final evaluation), what a cluster whose nodes each have their own cores would pay
+    /// on top of the gradient time.
+    pub protocol: f64,
+}
+
+/// Vanilla, async and sync ByzSGD ([`MODES`], in that order), `repeats` runs of each with seeds
+/// 1.., interleaved so that drift in the machine's speed hits all three alike; ByzSGD's runs
+/// with `rule`'s options. `log` hears a line per run.
 #[allow(clippy::too_many_arguments)]
 pub fn time_modes(
     model: &str,
@@ -156,8 +238,9 @@ pub fn time_modes(
     device: &burn::tensor::Device,
     (batch, workers, servers): (usize, usize, usize),
     (steps, repeats, threads): (u64, usize, usize),
+    rule: &RuleArgs,
     log: &mut dyn FnMut(&str),
-) -> Result<Vec<Vec<f64>>> {
+) -> Result<Vec<Vec<Timing>>> {
     if steps < 5 || repeats == 0 {
         bail!("throughput needs at least 5 steps and 1 repeat");
     }
@@ -169,27 +252,42 @@ pub fn time_modes(
     let mut times = vec![Vec::new(); modes.len()];
     for r in 0..repeats {
         for (i, cfg) in modes.iter().enumerate() {
-            let cfg = ClusterSpec {
+            let cfg = rule.apply(ClusterSpec {
                 steps,
                 batch,
                 eval_every: 0,
                 threads,
                 seed: r as u64 + 1,
                 ..cfg.clone()
-            };
+            });
             let report = train_classifier(model, data, norm, device, cfg, &mut |_| {})?.report;
-            let s = per_step(&report.rows);
+            let t = Timing {
+                step: per_step(&report.rows),
+                protocol: (report.wall_seconds - report.waiting_seconds) / steps as f64,
+            };
             log(&format!(
-                "run {}/{repeats} {}: {:.1} ms/step, {:.0}% of the wall time waiting for gradients",
+                "run {}/{repeats} {}: {:.1} ms/step, of which the protocol {:.1} ms ({:.0}% of the wall time waiting for gradients)",
                 r + 1,
                 MODES[i],
-                1e3 * s,
+                1e3 * t.step,
+                1e3 * t.protocol,
                 100.0 * report.waiting_seconds / report.wall_seconds
             ));
-            times[i].push(s);
+            times[i].push(t);
         }
     }
     Ok(times)
+}
+
+/// Mean, standard deviation, minimum and maximum of `v` (not empty).
+pub fn spread(v: &[f64]) -> (f64, f64, f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
+    (mean, var.sqrt(), lo, hi)
 }
 
 /// Runs `byzsgd bench throughput`.
@@ -207,22 +305,38 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
         &device,
         (a.batch, a.workers, a.servers),
         (a.steps, a.repeats, a.threads),
+        &a.rule,
         &mut |line| eprintln!("{line}"),
     )?;
-    let base = median(times[0].clone());
+    let base = median(times[0].iter().map(|t| t.step).collect());
     writeln!(
         out,
-        "{} batch {} x {} workers, {} on {}: wall time per step (median of {})",
-        a.model, a.batch, a.workers, a.servers, a.device, a.repeats
+        "{} batch {} x {} workers, {} replicas ({}) on {}: ms per step over {} seeds \
+         (median [min-max]); protocol = the event loop's own work per step, not waiting for \
+         gradients",
+        a.model,
+        a.batch,
+        a.workers,
+        a.servers,
+        a.rule.describe(),
+        a.device,
+        a.repeats
     )?;
-    writeln!(out, "{:<10} {:>10} {:>9}", "mode", "ms/step", "overhead")?;
+    writeln!(
+        out,
+        "{:<8} {:>22} {:>9} {:>14}",
+        "mode", "ms/step", "overhead", "protocol ms"
+    )?;
     for (name, t) in MODES.iter().zip(times) {
-        let t = median(t);
+        let steps: Vec<f64> = t.iter().map(|t| 1e3 * t.step).collect();
+        let (_, _, lo, hi) = spread(&steps);
+        let m = median(steps);
+        let p = median(t.iter().map(|t| 1e3 * t.protocol).collect());
+        let range = format!("{m:.1} [{lo:.1}-{hi:.1}]");
         writeln!(
             out,
-            "{name:<10} {:>10.1} {:>8.1}%",
-            1e3 * t,
-            100.0 * (t / base - 1.0)
+            "{name:<8} {range:>22} {:>8.1}% {p:>14.1}",
+            100.0 * (m / (1e3 * base) - 1.0)
         )?;
     }
     Ok(())
@@ -237,13 +351,23 @@ pub fn steps_to(rows: &[StepRow], target: f64) -> Option<u64> {
 
 /// Runs `byzsgd bench convergence`.
 pub fn convergence(a: &ConvergenceArgs, out: &mut impl Write) -> Result<()> {
+    if a.seeds == 0 || a.modes.is_empty() {
+        bail!("--seeds must be at least 1 and --modes name at least one mode");
+    }
     let data = load(&a.dataset, a.data_dir.as_ref())?;
     let norm = normalization(&a.dataset);
     let device = parse_device("flex")?;
-    let mut byz = byzsgd(&a.mode, 5, 7);
-    byz.attack = a.attack.clone();
-    byz.server_attack = a.server_attack.clone();
-    let runs = [("vanilla", vanilla(7)), (a.mode.as_str(), byz)];
+    let mut runs = vec![("vanilla".to_string(), a.rule.apply(vanilla(7)))];
+    for mode in &a.modes {
+        if !matches!(mode.as_str(), "async" | "sync") {
+            bail!("--modes {mode}: async or sync");
+        }
+        let mut byz = a.rule.apply(byzsgd(mode, 5, 7));
+        byz.attack = a.attack.clone();
+        byz.server_attack = a.server_attack.clone();
+        byz.resolve()?;
+        runs.push((mode.clone(), byz));
+    }
     let mut found = vec![Vec::new(); runs.len()];
     for seed in 1..=a.seeds {
         for (i, (name, cfg)) in runs.iter().enumerate() {
@@ -258,30 +382,47 @@ pub fn convergence(a: &ConvergenceArgs, out: &mut impl Write) -> Result<()> {
                 train_classifier(&a.model, &data, &norm, &device, cfg, &mut |_| {})?.report;
             let s = steps_to(&report.rows, a.target);
             eprintln!(
-                "seed {seed} {name}: {s:?} steps to {:.0}%",
+                "seed {seed} {name}: {} steps to {:.0}%",
+                s.map_or("not reached in".into(), |s| s.to_string()),
                 100.0 * a.target
             );
             found[i].push(s.unwrap_or(a.max_steps + 1) as f64);
         }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (v, b) = (mean(&found[0]), mean(&found[1]));
     writeln!(
         out,
-        "{} on {}, batch {} x 7 workers, ByzSGD {}: steps to {:.0}% test accuracy (mean of {} \
-         seeds; {} means not reached)",
+        "{} on {}, batch {} x 7 workers, ByzSGD: 5 replicas, {}; attacks {} / {}: steps to {:.0}% \
+         test accuracy over seeds 1-{} ({} = not reached)",
         a.model,
         a.dataset,
         a.batch,
-        a.mode,
+        a.rule.describe(),
+        a.attack,
+        a.server_attack,
         100.0 * a.target,
         a.seeds,
         a.max_steps + 1
     )?;
     writeln!(
         out,
-        "vanilla  {v:.0}\nbyzsgd   {b:.0}\noverhead {:.1}%",
-        100.0 * (b / v - 1.0)
+        "{:<8} {:>7} {:>6} {:>11} {:>9}  per seed",
+        "run", "mean", "sd", "min-max", "overhead"
     )?;
+    let base = spread(&found[0]).0;
+    for ((name, _), v) in runs.iter().zip(&found) {
+        let (mean, sd, lo, hi) = spread(v);
+        let overhead = if name == "vanilla" {
+            String::new()
+        } else {
+            format!("{:+.1}%", 100.0 * (mean / base - 1.0))
+        };
+        let each: Vec<String> = v.iter().map(|s| format!("{s:.0}")).collect();
+        writeln!(
+            out,
+            "{name:<8} {mean:>7.1} {sd:>6.1} {:>11} {overhead:>9}  {}",
+            format!("{lo:.0}-{hi:.0}"),
+            each.join(" ")
+        )?;
+    }
     Ok(())
 }

@@ -13,7 +13,7 @@ use byzsgd_datasets::{Normalization, Split};
 
 use super::plan::{CONVERGENCE_ATTACKS, Plan};
 use crate::cli::bench_net::{LAUNCH_MODES, Launched};
-use crate::cli::bench_overhead::{MODES, byzsgd, time_modes, vanilla};
+use crate::cli::bench_overhead::{MODES, RuleArgs, byzsgd, time_modes, vanilla};
 
 /// A part's outcome: its CSV (header first) and what it cost.
 pub struct PartOutput {
@@ -159,11 +159,12 @@ pub fn throughput(cx: &Context<'_>) -> Result<PartOutput> {
         cx.device,
         (p.batch, 7, 5),
         (p.throughput_steps, p.throughput_repeats, 0),
+        &RuleArgs::default(),
         &mut |line| eprintln!("    sim {line}"),
     )?;
     for (mode, t) in MODES.iter().zip(&times) {
-        for (r, s) in t.iter().enumerate() {
-            row("sim", mode, r, *s);
+        for (r, t) in t.iter().enumerate() {
+            row("sim", mode, r, t.step);
         }
     }
     let mut runs = MODES.len() * p.throughput_repeats;
