@@ -82,6 +82,7 @@ fn quick_cifar10_reproduction_reports_every_part_and_resumes() {
         "| vanilla |",
         "| async |",
         "| sync |",
+        "| async mda alone (paper) |",
         "| async alie + equivocate |",
         "| async foe:10 + equivocate |",
         "| async signflip + equivocate |",

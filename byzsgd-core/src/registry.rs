@@ -104,10 +104,13 @@ pub const RULES: &[RuleInfo] = &[
 ];
 
 /// The pre-aggregations that compose with any rule.
-pub const PRE_AGGREGATIONS: &[(&str, &str)] = &[(
-    "nnm",
-    "nearest-neighbour mixing: each input replaced by the mean of its n-f nearest (n >= 2f+1)",
-)];
+pub const PRE_AGGREGATIONS: &[(&str, &str)] = &[
+    (
+        "nnm",
+        "nearest-neighbour mixing: each input replaced by the mean of its n-f nearest (n >= 2f+1)",
+    ),
+    ("none", "the rule alone, on the inputs as they came"),
+];
 
 /// The entry for `name`, or an error listing the known names.
 pub fn info(name: &str) -> Result<&'static RuleInfo> {
@@ -160,7 +163,7 @@ pub fn pre_aggregate(
     inner: Box<dyn Aggregator>,
 ) -> Result<Box<dyn Aggregator>> {
     match pre {
-        None => Ok(inner),
+        None | Some("none") => Ok(inner),
         Some("nnm") => Ok(Box::new(NnmConfig::new(n, f).with_exec(exec).init(inner)?)),
         Some(other) => Err(Error::Config(format!(
             "unknown pre-aggregation {other:?}; known: {}",

@@ -7,6 +7,15 @@
 //! reaches the runtime through a [`GradientSource`]. Runtimes (the simulator in
 //! [`crate::sim`], the TCP runtime) only move events and actions between nodes and the outside,
 //! and feed the nodes' records to one [`Collector`] for metrics.
+//!
+//! # Where the defaults leave the paper
+//!
+//! Two defaults of [`ClusterSpec`] differ from the paper's algorithm, each chosen by measurement
+//! (BENCHMARKS.md, issues 10 and 15) and each one setting away from it:
+//! - worker momentum 0.95 (`momentum = 0`: the paper's workers send plain gradients), the
+//!   literature's defence against attacks hiding in the honest gradients' spread;
+//! - in async mode, nearest-neighbour mixing in front of the servers' rule (`pre = "none"`: MDA
+//!   alone, the paper's rule; [`ClusterSpec::default_pre`] says why).
 
 mod cluster;
 pub mod metrics;

@@ -67,7 +67,8 @@ pub struct RuleArgs {
     /// Gradient aggregation rule of the ByzSGD runs (default: mda).
     #[arg(long)]
     pub gar: Option<String>,
-    /// Pre-aggregation in front of it (nnm).
+    /// Pre-aggregation in front of it: nnm, or none (MDA alone, the paper's rule; default: nnm
+    /// in async mode, none in sync).
     #[arg(long)]
     pub pre: Option<String>,
     /// Worker momentum of every run, vanilla's too (default 0.95).
@@ -100,10 +101,12 @@ impl RuleArgs {
 
     /// How the ByzSGD runs differ from the defaults, for a report's title.
     pub fn describe(&self) -> String {
-        let mut v = vec![format!("{}", self.gar.as_deref().unwrap_or("mda"))];
-        if let Some(p) = &self.pre {
-            v[0] = format!("{p} + {}", v[0]);
-        }
+        let gar = self.gar.as_deref().unwrap_or("mda");
+        let mut v = vec![match self.pre.as_deref() {
+            None => format!("{gar} (async: nnm + {gar}, the default)"),
+            Some("none") => gar.to_string(),
+            Some(p) => format!("{p} + {gar}"),
+        }];
         if let Some(m) = self.momentum {
             v.push(format!("momentum {m}"));
         }

@@ -134,6 +134,7 @@ pub fn setup_from(mut opts: Options, net: NetConfig) -> Result<Setup> {
     let (cluster, source) =
         classifier_source(&opts.model, &split, &norm, &device, opts.sim.clone())?;
     opts.sim.gather_period = Some(cluster.shape().gather_period);
+    opts.sim.pre = cluster.spec().pre.clone();
     let hello = Hello {
         version: PROTOCOL_VERSION,
         cluster: net.cluster.clone(),

@@ -57,7 +57,8 @@ pub struct SimulateArgs {
     /// Gradient aggregation rule (see `byzsgd rules`).
     #[arg(long)]
     pub gar: Option<String>,
-    /// Pre-aggregation (nnm).
+    /// Pre-aggregation in front of the rule: nnm, or none (the rule alone, as the paper runs
+    /// MDA). Default: nnm in async mode, none otherwise.
     #[arg(long)]
     pub pre: Option<String>,
     /// async, sync or vanilla.
@@ -304,6 +305,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     let mut o = resolve(args)?;
     let cluster = o.sim.resolve()?;
     o.sim.gather_period = Some(cluster.shape().gather_period);
+    o.sim.pre = cluster.spec().pre.clone();
     let device = parse_device(&o.device)?;
     let (split, norm) = data(&o)?;
     check_shape(&o.model, &split)?;
@@ -331,7 +333,10 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         c.n_w,
         c.f_w,
         o.sim.attack,
-        o.sim.gar,
+        match o.sim.pre.as_deref() {
+            None | Some("none") => o.sim.gar.clone(),
+            Some(pre) => format!("{pre} + {}", o.sim.gar),
+        },
         o.sim.contraction,
         c.gather_period,
         o.sim.steps,

@@ -80,12 +80,23 @@ impl Context<'_> {
     }
 }
 
+/// The convergence run of async ByzSGD with the paper's rule, MDA alone: the default puts
+/// nearest-neighbour mixing in front of it in async mode ([`ClusterSpec::default_pre`]).
+pub const PAPER_ASYNC: &str = "async mda alone (paper)";
+
 /// One run of the convergence part: its name, cluster and attacks.
 fn convergence_runs(plan: &Plan) -> Vec<(String, ClusterSpec)> {
     let mut runs = vec![
         ("vanilla".to_string(), vanilla(7)),
         ("async".to_string(), byzsgd("async", 5, 7)),
         ("sync".to_string(), byzsgd("sync", 5, 7)),
+        (
+            PAPER_ASYNC.to_string(),
+            ClusterSpec {
+                pre: Some("none".into()),
+                ..byzsgd("async", 5, 7)
+            },
+        ),
     ];
     let modes: &[&str] = if plan.attacks_in_both_modes {
         &["async", "sync"]
@@ -211,7 +222,8 @@ pub fn fit(rule: &str, pre: Option<&str>) -> Result<ClusterSpec> {
     for (mode, f_w) in [("async", 2), ("async", 1), ("sync", 2), ("sync", 1)] {
         let spec = ClusterSpec {
             gar: rule.into(),
-            pre: pre.map(Into::into),
+            // Alone means alone, whatever the mode's default pre-aggregation.
+            pre: Some(pre.unwrap_or("none").into()),
             byz_workers: f_w,
             server_attack: "none".into(),
             ..byzsgd(mode, 5, 7)
