@@ -333,6 +333,42 @@ mod tests {
     }
 
     #[test]
+    fn an_unset_pre_aggregation_is_the_modes_default_and_stays_resolved() {
+        let pre = |mode: &str, pre: Option<&str>| {
+            let spec = ClusterSpec {
+                mode: mode.into(),
+                pre: pre.map(Into::into),
+                ..ClusterSpec::default()
+            };
+            let cluster = spec.resolve().unwrap();
+            let again = cluster.spec().resolve().unwrap();
+            assert_eq!(
+                again.spec().pre,
+                cluster.spec().pre,
+                "resolving twice changed it"
+            );
+            (
+                cluster.spec().pre.clone().unwrap(),
+                cluster.rule().unwrap().name(),
+            )
+        };
+        let (async_pre, async_rule) = pre("async", None);
+        assert_eq!(async_pre, "nnm");
+        assert!(async_rule.contains("nnm"), "{async_rule}");
+        let (none, rule) = pre("async", Some("none"));
+        assert_eq!(none, "none");
+        assert!(!rule.contains("nnm"), "{rule}");
+        assert_eq!(pre("sync", None).0, "none");
+        assert_eq!(pre("sync", Some("nnm")).0, "nnm");
+        let bad = ClusterSpec {
+            pre: Some("nmn".into()),
+            ..ClusterSpec::default()
+        };
+        let err = bad.resolve().unwrap_err().to_string();
+        assert!(err.contains("nmn") && err.contains("none"), "{err}");
+    }
+
+    #[test]
     fn resolve_names_what_is_wrong() {
         let bad = |f: &dyn Fn(&mut ClusterSpec)| {
             let mut s = ClusterSpec::default();
