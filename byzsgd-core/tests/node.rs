@@ -136,6 +136,9 @@ fn the_cluster_builds_the_last_servers_byzantine_and_a_users_rule() {
     };
     let mine = cluster.clone().with_rule(Arc::new(median)).unwrap();
     assert_eq!(mine.spec().gar, "median");
+    // Behind the mode's default pre-aggregation (NNM in async), which keeps its own name.
+    assert_eq!(mine.spec().pre.as_deref(), Some("nnm"));
+    assert_eq!(mine.rule().unwrap().name(), "nnm+median");
     let krum = |n, f| -> byzsgd_core::Result<Box<dyn byzsgd_core::Aggregator>> {
         Ok(Box::new(byzsgd_core::KrumConfig::new(n, f).init()?))
     };

@@ -84,9 +84,11 @@ impl Cluster {
     /// called once per replica (and for adaptive attacks) with the `q_w` gradients a replica will
     /// get and `f_w`. Checked now, by building one and checking its own bound.
     pub fn with_rule(mut self, factory: RuleFactory) -> Result<Self> {
+        // The rule's own name: the pre-aggregation in front of it is `spec.pre`'s business.
+        let name = factory(self.shape.q_w(), self.shape.f_w)?.name();
         self.rule = Some(factory);
-        let rule = self.rule()?;
-        self.spec.gar = rule.name();
+        self.rule()?;
+        self.spec.gar = name;
         Ok(self)
     }
 
