@@ -2,7 +2,8 @@
 //! reported as a reviewer reads them.
 //!
 //! Four parts, in order: convergence (accuracy over steps and time, vanilla against ByzSGD with
-//! and without attacks), throughput (updates per second), the robustness matrix (each rule under
+//! and without attacks, on byzsgd's defaults and, for async, also with the paper's rule, MDA
+//! alone), throughput (updates per second), the robustness matrix (each rule under
 //! each worker attack) and contraction (the honest replicas' diameter with and without gathers).
 //! A part's CSV is written when it completes, and `OUT/reproduce.json` records its cost; a rerun
 //! into the same folder with the same settings skips the parts already done (and refuses other
