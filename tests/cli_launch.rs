@@ -2,33 +2,20 @@
 //! separate processes over mutual TLS on loopback, on the real Fashion-MNIST (Debian's
 //! `dataset-fashion-mnist`). The runs share two cores, so the tests take turns.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use common::{byzsgd, text};
 
 /// One cluster at a time: each is a dozen processes.
 static TURN: Mutex<()> = Mutex::new(());
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("byzsgd-net-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn byzsgd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_byzsgd"))
-        .args(args)
-        .output()
-        .expect("the byzsgd binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::scratch("net", name)
 }
 
 fn summary(dir: &Path) -> serde_json::Value {

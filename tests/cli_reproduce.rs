@@ -3,28 +3,14 @@
 //! exit status: every table row, vanilla above chance, averaging under `foe:10` below MDA, the
 //! plots, resuming after an interruption, and the errors a user meets first.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use common::{byzsgd, text};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("byzsgd-repro-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn byzsgd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_byzsgd"))
-        .args(args)
-        .output()
-        .expect("the byzsgd binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::scratch("repro", name)
 }
 
 /// The rows of a CSV as (header, cells).
@@ -150,6 +136,8 @@ fn quick_cifar10_reproduction_reports_every_part_and_resumes() {
 
     // Interrupted after the first part: the rerun keeps it and runs the rest.
     std::fs::remove_file(out.join("throughput.csv")).unwrap();
+    // The report too, so that the check of its throughput table below sees it written again.
+    std::fs::remove_file(out.join("REPORT.md")).unwrap();
     let before = std::fs::read_to_string(out.join("convergence.csv")).unwrap();
     let o = byzsgd(&args);
     let t = text(&o);
@@ -177,18 +165,19 @@ fn quick_cifar10_reproduction_reports_every_part_and_resumes() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+/// Runs `byzsgd` with `args`, checks it failed, and returns what it said.
+fn refused(args: &[&str]) -> String {
+    let o = byzsgd(args);
+    let t = text(&o);
+    assert!(!o.status.success(), "{args:?} was accepted: {t}");
+    t
+}
+
 #[test]
 fn missing_data_and_wrong_models_are_refused_with_directions() {
     let out = scratch("refused");
-    let o = byzsgd(&[
-        "reproduce",
-        "cifar10",
-        "--quick",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let t = text(&o);
+    let out_dir = out.to_str().unwrap();
+    let t = refused(&["reproduce", "cifar10", "--quick", "--out", out_dir]);
     assert!(
         t.contains("cifar-10-binary.tar.gz") && t.contains("data_batch_1.bin"),
         "{t}"
@@ -198,45 +187,35 @@ fn missing_data_and_wrong_models_are_refused_with_directions() {
     let empty = scratch("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let dir = empty.to_str().unwrap();
-    let o = byzsgd(&[
+    let t = refused(&[
         "reproduce",
         "cifar10",
         "--quick",
         "--data-dir",
         dir,
         "--out",
-        out.to_str().unwrap(),
+        out_dir,
     ]);
-    assert!(!o.status.success());
-    assert!(text(&o).contains("data_batch_1.bin"), "{}", text(&o));
+    assert!(t.contains("data_batch_1.bin"), "{t}");
 
-    let o = byzsgd(&[
+    let t = refused(&[
         "reproduce",
         "fashion-mnist",
         "--model",
         "cifarnet",
         "--out",
-        out.to_str().unwrap(),
+        out_dir,
     ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("fashion-mnist mlp or cnn"),
-        "{}",
-        text(&o)
-    );
-    let o = byzsgd(&[
+    assert!(t.contains("fashion-mnist mlp or cnn"), "{t}");
+    let t = refused(&[
         "reproduce",
         "fashion-mnist",
         "--target",
         "80",
         "--out",
-        out.to_str().unwrap(),
+        out_dir,
     ]);
-    assert!(
-        text(&o).contains("a test accuracy in (0, 1]"),
-        "{}",
-        text(&o)
-    );
+    assert!(t.contains("a test accuracy in (0, 1]"), "{t}");
     let _ = std::fs::remove_dir_all(&empty);
     let _ = std::fs::remove_dir_all(&out);
 }

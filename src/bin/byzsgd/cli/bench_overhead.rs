@@ -27,7 +27,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::datasets::{load, normalization};
-use super::stats::median;
+use super::stats::{median, spread};
 
 /// Arguments of `byzsgd bench throughput`.
 #[derive(Debug, Clone, clap::Args)]
@@ -280,17 +280,6 @@ pub fn time_modes(
         }
     }
     Ok(times)
-}
-
-/// Mean, standard deviation, minimum and maximum of `v` (not empty).
-pub fn spread(v: &[f64]) -> (f64, f64, f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let (lo, hi) = v
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
-    (mean, var.sqrt(), lo, hi)
 }
 
 /// Runs `byzsgd bench throughput`.

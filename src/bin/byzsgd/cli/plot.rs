@@ -4,7 +4,7 @@
 //! encoded with the `png` crate from plotters' RGB buffer.
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
@@ -72,12 +72,11 @@ const FONT: &str = "sans-serif";
 
 /// Registers the embedded font once; plotters draws every text with it.
 fn font() -> Result<()> {
-    static ONCE: Once = Once::new();
-    let mut failed = false;
-    ONCE.call_once(|| {
-        failed = register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_err();
-    });
-    if failed {
+    // The outcome is kept: every call, not only the first, learns that the font did not load.
+    static LOADED: OnceLock<bool> = OnceLock::new();
+    let loaded = *LOADED
+        .get_or_init(|| register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok());
+    if !loaded {
         return Err(anyhow!("the embedded DejaVu Sans font did not load"));
     }
     Ok(())

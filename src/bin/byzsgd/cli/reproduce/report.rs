@@ -7,17 +7,27 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::parts::PAPER_ASYNC;
+use super::parts::{
+    CONTRACTION_HEADER, CONVERGENCE_HEADER, PAPER_ASYNC, ROBUSTNESS_HEADER, THROUGHPUT_HEADER,
+};
 use super::{PARTS, State};
 use crate::cli::plot::{Chart, Series, heat_map, line_chart};
-use crate::cli::stats::median;
+use crate::cli::stats::{median, spread};
 
-/// A CSV's rows as maps from column to cell.
-fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
+/// A CSV's rows as maps from column to cell; its header must be `expected` (the part's own), so
+/// that a file from another version or edited by hand is an error, not a missing column later.
+fn read_csv(path: &Path, expected: &str) -> Result<Vec<BTreeMap<String, String>>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().context("an empty CSV")?.split(',').collect();
+    let first = lines.next().context("an empty CSV")?;
+    if first != expected {
+        bail!(
+            "{}: columns {first:?}, expected {expected:?} (remove the file to rerun its part)",
+            path.display()
+        );
+    }
+    let header: Vec<&str> = first.split(',').collect();
     lines
         .map(|l| {
             let cells: Vec<&str> = l.split(',').collect();
@@ -203,7 +213,7 @@ fn reached(rows: &[&BTreeMap<String, String>], target: f64) -> (f64, f64) {
 }
 
 fn convergence(md: &mut String, out: &Path, state: &State, tag: &str) -> Result<()> {
-    let rows = read_csv(&out.join("convergence.csv"))?;
+    let rows = read_csv(&out.join("convergence.csv"), CONVERGENCE_HEADER)?;
     let mut runs: Vec<(String, Vec<&BTreeMap<String, String>>)> = Vec::new();
     for r in &rows {
         let name = &r["run"];
@@ -305,7 +315,7 @@ fn convergence(md: &mut String, out: &Path, state: &State, tag: &str) -> Result<
 }
 
 fn throughput(md: &mut String, out: &Path, tag: &str) -> Result<()> {
-    let rows = read_csv(&out.join("throughput.csv"))?;
+    let rows = read_csv(&out.join("throughput.csv"), THROUGHPUT_HEADER)?;
     writeln!(md, "## Throughput{tag}\n")?;
     writeln!(
         md,
@@ -357,7 +367,7 @@ fn variant(r: &BTreeMap<String, String>) -> String {
 }
 
 fn robustness(md: &mut String, out: &Path, tag: &str) -> Result<()> {
-    let rows = read_csv(&out.join("robustness.csv"))?;
+    let rows = read_csv(&out.join("robustness.csv"), ROBUSTNESS_HEADER)?;
     let mut names: Vec<(String, String)> = Vec::new();
     let mut attacks: Vec<String> = Vec::new();
     for r in &rows {
@@ -421,7 +431,7 @@ fn robustness(md: &mut String, out: &Path, tag: &str) -> Result<()> {
 }
 
 fn contraction(md: &mut String, out: &Path, tag: &str) -> Result<()> {
-    let rows = read_csv(&out.join("contraction.csv"))?;
+    let rows = read_csv(&out.join("contraction.csv"), CONTRACTION_HEADER)?;
     writeln!(md, "## Contraction{tag}\n")?;
     writeln!(
         md,
@@ -443,8 +453,7 @@ fn contraction(md: &mut String, out: &Path, tag: &str) -> Result<()> {
         if d.is_empty() {
             continue;
         }
-        let mean = d.iter().sum::<f64>() / d.len() as f64;
-        let max = d.iter().copied().fold(0.0, f64::max);
+        let (mean, _, _, max) = spread(&d);
         writeln!(
             md,
             "| {label} | {} | {mean:.3e} | {max:.3e} | {:.3e} |",
