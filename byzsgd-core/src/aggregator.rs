@@ -53,7 +53,7 @@ pub trait Aggregator: Send + Sync + std::fmt::Debug {
     /// [`aggregate_detailed`](Self::aggregate_detailed) on the default device.
     fn aggregate_rows(&self, rows: Rows<'_>) -> Result<(Vec<f32>, Vec<usize>)> {
         let t = crate::rows::matrix_on(
-            rows.as_slice().to_vec(),
+            rows.to_matrix().into_owned(),
             rows.n(),
             rows.d(),
             &Default::default(),
@@ -81,7 +81,7 @@ pub trait Contraction: Send + Sync + std::fmt::Debug {
     /// the default device.
     fn contract_rows(&self, rows: Rows<'_>) -> Result<Vec<f32>> {
         let t = crate::rows::matrix_on(
-            rows.as_slice().to_vec(),
+            rows.to_matrix().into_owned(),
             rows.n(),
             rows.d(),
             &Default::default(),
@@ -142,7 +142,7 @@ pub(crate) fn run_kernels_on_rows(
 ) -> Result<(Vec<f32>, Vec<usize>)> {
     if exec == Exec::TensorOps {
         let t = crate::rows::matrix_on(
-            rows.as_slice().to_vec(),
+            rows.to_matrix().into_owned(),
             rows.n(),
             rows.d(),
             &Default::default(),

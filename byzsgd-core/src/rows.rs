@@ -5,12 +5,20 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::{Error, Result};
 
-/// A borrowed row-major `[n, d]` matrix of f32: row `i` is sender `i`'s vector.
+/// A borrowed `[n, d]` matrix of f32: row `i` is sender `i`'s vector. Either one row-major
+/// buffer ([`Rows::new`]) or `n` separate vectors ([`Rows::scattered`]), so a node aggregates the
+/// vectors it received where they lie instead of copying them into one stack first.
 #[derive(Debug, Clone, Copy)]
 pub struct Rows<'a> {
-    data: &'a [f32],
+    layout: Layout<'a>,
     n: usize,
     d: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Layout<'a> {
+    Contiguous(&'a [f32]),
+    Scattered(&'a [&'a [f32]]),
 }
 
 impl<'a> Rows<'a> {
@@ -27,7 +35,34 @@ impl<'a> Rows<'a> {
                 data.len()
             )));
         }
-        Ok(Self { data, n, d })
+        Ok(Self {
+            layout: Layout::Contiguous(data),
+            n,
+            d,
+        })
+    }
+
+    /// Views separate vectors as the rows of a matrix; refuses none, empty ones, or vectors
+    /// of different lengths.
+    pub fn scattered(rows: &'a [&'a [f32]]) -> Result<Self> {
+        let d = rows.first().map_or(0, |r| r.len());
+        if d == 0 {
+            return Err(Error::Input(format!(
+                "inputs must be a non-empty [n, d] matrix, got [{}, {d}]",
+                rows.len()
+            )));
+        }
+        if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != d) {
+            return Err(Error::Input(format!(
+                "row {i} has {} values where row 0 has {d}",
+                r.len()
+            )));
+        }
+        Ok(Self {
+            layout: Layout::Scattered(rows),
+            n: rows.len(),
+            d,
+        })
     }
 
     /// Number of rows (senders).
@@ -42,12 +77,24 @@ impl<'a> Rows<'a> {
 
     /// Row `i`.
     pub fn row(&self, i: usize) -> &'a [f32] {
-        &self.data[i * self.d..(i + 1) * self.d]
+        match self.layout {
+            Layout::Contiguous(data) => &data[i * self.d..(i + 1) * self.d],
+            Layout::Scattered(rows) => rows[i],
+        }
     }
 
-    /// The whole buffer.
-    pub fn as_slice(&self) -> &'a [f32] {
-        self.data
+    /// The rows in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [f32]> + use<'a> {
+        let rows = *self;
+        (0..self.n).map(move |i| rows.row(i))
+    }
+
+    /// The whole matrix in one row-major buffer: borrowed when it is one already, else a copy.
+    pub fn to_matrix(&self) -> std::borrow::Cow<'a, [f32]> {
+        match self.layout {
+            Layout::Contiguous(data) => std::borrow::Cow::Borrowed(data),
+            Layout::Scattered(rows) => std::borrow::Cow::Owned(rows.concat()),
+        }
     }
 
     /// Whether row `i` holds only finite values.

@@ -17,7 +17,7 @@ fn most_damaging(view: &View<'_>, mu: &[f32], candidates: &[Vec<f32>]) -> usize 
     let (n, d) = (view.honest.n(), view.honest.d());
     let mut best = (f64::NEG_INFINITY, candidates.len() - 1);
     for (k, attack) in candidates.iter().enumerate() {
-        let mut rows = view.honest.as_slice().to_vec();
+        let mut rows = view.honest.to_matrix().into_owned();
         for _ in 0..view.byzantine {
             rows.extend_from_slice(attack);
         }

@@ -59,6 +59,13 @@ pub trait WorkerAttack: Send + std::fmt::Debug {
         false
     }
 
+    /// Whether `craft` always returns the worker's own gradient unchanged (`none`, and the data
+    /// attacks, see [`flips_labels`](Self::flips_labels)): a runtime then sends that gradient as
+    /// it is, without a copy and without gathering what the honest workers sent.
+    fn sends_own(&self) -> bool {
+        self.flips_labels()
+    }
+
     /// Whether each server gets its own vector (`craft` is called once per recipient): an
     /// equivocating worker.
     fn per_recipient(&self) -> bool {

@@ -200,6 +200,10 @@ impl WorkerAttack for Honest {
     fn craft(&mut self, view: &mut View<'_>) -> Vec<f32> {
         view.own.to_vec()
     }
+
+    fn sends_own(&self) -> bool {
+        true
+    }
 }
 
 /// Label flipping: a data-level attack. The worker's gradient source trains on flipped labels

@@ -198,8 +198,9 @@ impl StepBuffer {
     }
 
     /// The vectors of `step`, `first`'s (if it sent one) then the others in arrival order, up
-    /// to `q`, stacked row-major, and their senders. The step's vectors are released.
-    pub fn take(&mut self, step: u64, q: usize, first: Option<usize>) -> (Vec<f32>, Vec<usize>) {
+    /// to `q`, and their senders. The step's vectors are released (shared, never copied: view
+    /// them with [`Rows::scattered`](crate::Rows::scattered)).
+    pub fn take(&mut self, step: u64, q: usize, first: Option<usize>) -> (Vec<Vector>, Vec<usize>) {
         let mut slot = self.steps.remove(&step).unwrap_or_default();
         for (sender, _) in &slot {
             self.held[*sender] -= 1;
@@ -208,12 +209,7 @@ impl StepBuffer {
             let mine = slot.remove(i);
             slot.insert(0, mine);
         }
-        let mut rows = Vec::with_capacity(q * self.dim);
-        let mut from = Vec::with_capacity(q);
-        for (sender, v) in slot.into_iter().take(q) {
-            rows.extend_from_slice(&v);
-            from.push(sender);
-        }
+        let (from, rows) = slot.into_iter().take(q).unzip();
         (rows, from)
     }
 
@@ -281,6 +277,7 @@ mod tests {
             b.insert(s, 0, Arc::new(vec![s as f32])).unwrap();
         }
         let (rows, from) = b.take(0, 2, Some(1));
+        let rows: Vec<f32> = rows.iter().map(|r| r[0]).collect();
         assert_eq!((rows, from), (vec![1.0, 2.0], vec![1, 2]));
         assert_eq!(b.held(), 0);
     }

@@ -24,9 +24,11 @@
 //! The reference code computes both and never rejects; these reject.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::config::ClusterConfig;
 use super::snapshot::{Accepted, FilterState};
+use super::types::Vector;
 use crate::node::LrSchedule;
 use crate::{Error, Result};
 
@@ -114,8 +116,17 @@ pub struct Rejection {
 pub struct Filters {
     config: FilterConfig,
     cluster: ClusterConfig,
-    last: Option<Accepted>,
+    last: Option<Last>,
     ks: VecDeque<f64>,
+}
+
+/// [`Accepted`] as the worker holds it: the vectors shared with the messages that carried them.
+#[derive(Debug, Clone)]
+struct Last {
+    step: u64,
+    theta: Vector,
+    grad: Vector,
+    sent: Vector,
 }
 
 /// Squared norms a model check needs, summed in f32 over runs of 256 values and in f64 across
@@ -136,7 +147,7 @@ fn runs(v: &[f32]) -> std::slice::Chunks<'_, f32> {
     v.chunks(256)
 }
 
-fn model_sums(theta: &[f32], last: &Accepted, eta: f32) -> ModelSums {
+fn model_sums(theta: &[f32], last: &Last, eta: f32) -> ModelSums {
     let mut out = ModelSums::default();
     let all = runs(theta).zip(runs(&last.theta).zip(runs(&last.sent)));
     for (t, (lt, ls)) in all {
@@ -158,7 +169,7 @@ fn model_sums(theta: &[f32], last: &Accepted, eta: f32) -> ModelSums {
 }
 
 /// `(‖θ_t − θ_{t−1}‖², ‖g_t − g_{t−1}‖²)`.
-fn gradient_sums(theta: &[f32], grad: &[f32], last: &Accepted) -> (f64, f64) {
+fn gradient_sums(theta: &[f32], grad: &[f32], last: &Last) -> (f64, f64) {
     let (mut moved, mut changed) = (0.0f64, 0.0f64);
     let all = runs(theta)
         .zip(runs(grad))
@@ -261,26 +272,36 @@ impl Filters {
 
     /// Records the model the worker used at `step`, its gradient there and the vector it sent:
     /// the next check's `θ_{t−1}`, `g_{t−1}`, `v`.
-    pub fn accept(&mut self, step: u64, theta: &[f32], grad: &[f32], sent: &[f32]) {
-        self.last = Some(Accepted {
+    pub fn accept(&mut self, step: u64, theta: &Vector, grad: &Vector, sent: &Vector) {
+        self.last = Some(Last {
             step,
-            theta: theta.to_vec(),
-            grad: grad.to_vec(),
-            sent: sent.to_vec(),
+            theta: theta.clone(),
+            grad: grad.clone(),
+            sent: sent.clone(),
         });
     }
 
     /// Its history, for a snapshot.
     pub fn state(&self) -> FilterState {
         FilterState {
-            last: self.last.clone(),
+            last: self.last.as_ref().map(|l| Accepted {
+                step: l.step,
+                theta: l.theta.to_vec(),
+                grad: l.grad.to_vec(),
+                sent: l.sent.to_vec(),
+            }),
             ks: self.ks.iter().copied().collect(),
         }
     }
 
     /// Restores a history from [`state`](Self::state) (the newest `history` values kept).
     pub fn set_state(&mut self, state: FilterState) {
-        self.last = state.last;
+        self.last = state.last.map(|a| Last {
+            step: a.step,
+            theta: Arc::new(a.theta),
+            grad: Arc::new(a.grad),
+            sent: Arc::new(a.sent),
+        });
         let skip = state.ks.len().saturating_sub(self.config.history);
         self.ks = state.ks.into_iter().skip(skip).collect();
     }
@@ -299,6 +320,10 @@ impl Filters {
 mod tests {
     use super::*;
     use crate::protocol::Mode;
+
+    fn v(x: f32) -> Vector {
+        Arc::new(vec![x])
+    }
 
     fn filters(lr: LrSchedule) -> Filters {
         let cluster = ClusterConfig {
@@ -324,7 +349,7 @@ mod tests {
         };
         let mut f = filters(decaying);
         // Accepted at step 0: θ = 0, sent v = 1; the next model is expected at θ − η v.
-        f.accept(0, &[0.0], &[1.0], &[1.0]);
+        f.accept(0, &v(0.0), &v(1.0), &v(1.0));
         // ‖θ_local − θ‖ = |0 − 1·1 − (−2)| = 1; bound at η = 1: 1 · 1 · (32 · 5/8) = 20.
         assert!(f.check_model(1, &[-2.0]).is_ok());
         // At step 5 η = 0.01: the bound is 0.01 · 1 · (20 + 2 · 4 · ...) < 1.
@@ -339,7 +364,7 @@ mod tests {
     fn distance_follows_the_sent_vector_and_a_replay_is_stale() {
         let mut f = filters(LrSchedule::Constant(0.1));
         // Raw gradient 100, but the worker sent a velocity of 1: the servers moved by 0.1.
-        f.accept(3, &[1.0], &[100.0], &[1.0]);
+        f.accept(3, &v(1.0), &v(100.0), &v(1.0));
         assert!(f.check_model(4, &[0.9]).is_ok());
         // Where the raw gradient would have led (1 − 0.1 · 100) is 9.9 off: rejected (the
         // bound is 0.1 · 1 · 26 = 2.6; with the raw gradient it would be 260, and 0 off).

@@ -426,11 +426,11 @@ impl ServerCore {
                 {
                     let q = self.grads.count(self.step).min(self.cluster.q_w());
                     let needed = self.rule.bound().min_inputs(self.rule.f()).max(1);
-                    let (rows, from) = self.grads.take(self.step, q, None);
+                    let (grads, from) = self.grads.take(self.step, q, None);
                     if q >= needed {
+                        let rows: Vec<&[f32]> = grads.iter().map(|g| g.as_slice()).collect();
                         let (aggregate, kept) =
-                            self.rule
-                                .aggregate_rows(Rows::new(&rows, q, self.params.len())?)?;
+                            self.rule.aggregate_rows(Rows::scattered(&rows)?)?;
                         self.update.apply(&mut self.params, &aggregate, self.step);
                         let kept = kept.iter().map(|&i| from[i]).collect();
                         out.push(Action::Record(Record::Aggregated {
@@ -454,10 +454,9 @@ impl ServerCore {
                 Phase::Gathering if self.models.count(self.step) >= self.cluster.q_ps() => {
                     // Its own model first, then the first q_ps − 1 others (ALGORITHMS.md).
                     let q = self.cluster.q_ps();
-                    let (rows, from) = self.models.take(self.step, q, Some(self.id));
-                    let median =
-                        self.contraction
-                            .contract_rows(Rows::new(&rows, q, self.params.len())?)?;
+                    let (models, from) = self.models.take(self.step, q, Some(self.id));
+                    let rows: Vec<&[f32]> = models.iter().map(|m| m.as_slice()).collect();
+                    let median = self.contraction.contract_rows(Rows::scattered(&rows)?)?;
                     self.params = median;
                     out.push(Action::Record(Record::Gathered {
                         step: self.step,

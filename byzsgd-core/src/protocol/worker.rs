@@ -60,7 +60,7 @@ pub struct WorkerCore {
     /// Momentum `β` (0: none, the paper's algorithm).
     momentum: f32,
     /// The velocity `v ← β v + (1 − β) g` it sends, once it has sent one.
-    velocity: Option<Vec<f32>>,
+    velocity: Option<Vector>,
     limits: Limits,
     /// The last vector it sent and its step (sent again to a server that missed it).
     last_sent: Option<(u64, Vector)>,
@@ -130,7 +130,7 @@ impl WorkerCore {
         WorkerSnapshot {
             id: self.id,
             step: self.step,
-            velocity: self.velocity.clone(),
+            velocity: self.velocity.as_ref().map(|v| v.to_vec()),
             last_sent: self.last_sent.as_ref().map(|(s, v)| (*s, v.to_vec())),
             filters: self.filters.state(),
         }
@@ -155,7 +155,7 @@ impl WorkerCore {
             )));
         }
         self.step = snapshot.step;
-        self.velocity = snapshot.velocity;
+        self.velocity = snapshot.velocity.map(Arc::new);
         self.last_sent = snapshot.last_sent.map(|(s, v)| (s, Arc::new(v)));
         self.filters.set_state(snapshot.filters);
         self.models.advance(self.step);
@@ -536,20 +536,14 @@ impl WorkerCore {
 
     /// Computes at the coordinate-wise median of the first `q` models of the step.
     fn take_median(&mut self, q: usize, out: &mut Vec<Action>) -> Result<()> {
-        let (rows, _) = self.models.take(self.step, q, None);
+        let (mut models, _) = self.models.take(self.step, q, None);
         let theta = if q == 1 {
-            rows
+            models.pop().expect("q models")
         } else {
-            self.median
-                .aggregate_rows(Rows::new(&rows, q, self.dim)?)?
-                .0
+            let rows: Vec<&[f32]> = models.iter().map(|m| m.as_slice()).collect();
+            Arc::new(self.median.aggregate_rows(Rows::scattered(&rows)?)?.0)
         };
-        self.compute(
-            Pulling::Final {
-                theta: Arc::new(theta),
-            },
-            out,
-        );
+        self.compute(Pulling::Final { theta }, out);
         Ok(())
     }
 
@@ -559,17 +553,18 @@ impl WorkerCore {
         if beta == 0.0 {
             return g;
         }
-        let v = match self.velocity.take() {
-            Some(mut v) => {
-                for (v, g) in v.iter_mut().zip(g.iter()) {
-                    *v = beta * *v + (1.0 - beta) * g;
-                }
-                v
-            }
-            None => g.to_vec(),
+        // A fresh vector each step: the last one may still be in flight, shared, to a server.
+        let v = match &self.velocity {
+            Some(v) => Arc::new(
+                v.iter()
+                    .zip(g.iter())
+                    .map(|(v, g)| beta * v + (1.0 - beta) * g)
+                    .collect(),
+            ),
+            None => g,
         };
         self.velocity = Some(v.clone());
-        Arc::new(v)
+        v
     }
 
     fn computed(&mut self, grad: Vector, loss: f32, out: &mut Vec<Action>) -> Result<()> {

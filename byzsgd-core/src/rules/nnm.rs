@@ -148,20 +148,24 @@ impl Aggregator for Nnm {
     }
 
     fn aggregate_rows(&self, rows: Rows<'_>) -> Result<(Vec<f32>, Vec<usize>)> {
-        let (n, d) = (rows.n(), rows.d());
+        let n = rows.n();
         self.bound().check(&self.name(), n, self.f)?;
         let all: Vec<&[f32]> = (0..n).map(|i| rows.row(i)).collect();
         let finite: Vec<bool> = (0..n).map(|i| rows.row_is_finite(i)).collect();
         let sets = self.neighbours(&pairwise(&all), &finite);
-        let mut mixed = Vec::with_capacity(n * d);
-        for (i, set) in sets.iter().enumerate() {
-            match set {
-                Some(set) => {
-                    mixed.extend(mean_rows(&set.iter().map(|&j| all[j]).collect::<Vec<_>>()))
-                }
-                None => mixed.extend_from_slice(all[i]),
-            }
-        }
-        self.inner.aggregate_rows(Rows::new(&mixed, n, d)?)
+        // Each mixed row where it is computed; a non-finite row passes through unmixed.
+        let means: Vec<Option<Vec<f32>>> = sets
+            .iter()
+            .map(|set| {
+                set.as_ref()
+                    .map(|set| mean_rows(&set.iter().map(|&j| all[j]).collect::<Vec<_>>()))
+            })
+            .collect();
+        let mixed: Vec<&[f32]> = means
+            .iter()
+            .zip(&all)
+            .map(|(mean, row)| mean.as_deref().unwrap_or(row))
+            .collect();
+        self.inner.aggregate_rows(Rows::scattered(&mixed)?)
     }
 }

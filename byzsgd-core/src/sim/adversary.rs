@@ -33,8 +33,7 @@ pub(super) struct Adversary {
     shape: ClusterConfig,
     own_data: bool,
     latency: f64,
-    dim: usize,
-    /// Per worker: its attack (`None`: honest, or a data attack whose vector goes out as it is).
+    /// Per worker: its attack (`None`: honest, or an attack whose vector goes out as it is).
     attacks: Vec<Option<Box<dyn WorkerAttack>>>,
     rule: Box<dyn Aggregator>,
     rng: ChaCha8Rng,
@@ -47,7 +46,7 @@ pub(super) struct Adversary {
 }
 
 impl Adversary {
-    pub fn new(cluster: &Cluster, dim: usize) -> Result<Self> {
+    pub fn new(cluster: &Cluster) -> Result<Self> {
         let shape = cluster.shape();
         let spec = cluster.spec();
         let attacks = (0..shape.n_w)
@@ -56,14 +55,13 @@ impl Adversary {
                     return Ok(None);
                 }
                 let attack = cluster.worker_attack()?;
-                Ok((!attack.flips_labels()).then_some(attack))
+                Ok((!attack.sends_own()).then_some(attack))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             shape,
             own_data: spec.attack_own_data,
             latency: spec.network.latency,
-            dim,
             attacks,
             rule: cluster.rule()?,
             rng: ChaCha8Rng::seed_from_u64(mix(spec.seed, 2)),
@@ -136,21 +134,20 @@ impl Adversary {
             return Ok(());
         }
         let held = self.hold.remove(&step).unwrap_or_default();
-        let dim = self.dim;
-        let knowledge: Vec<f32> = match (self.own_data, self.honest_sent.get(&step)) {
+        // What the adversary knows of the step, viewed where it lies.
+        let knowledge: Vec<&[f32]> = match (self.own_data, self.honest_sent.get(&step)) {
             (false, Some(h)) if !h.is_empty() => {
                 // In worker-id order, so `mimic` copies the same worker every step.
                 let mut h: Vec<&(usize, Vector)> = h.iter().collect();
                 h.sort_by_key(|(w, _)| *w);
-                h.iter().flat_map(|(_, v)| v.iter().copied()).collect()
+                h.iter().map(|(_, v)| v.as_slice()).collect()
             }
             _ => self
                 .own
                 .get(&step)
-                .map(|v| v.iter().flat_map(|v| v.iter().copied()).collect())
+                .map(|v| v.iter().map(|v| v.as_slice()).collect())
                 .unwrap_or_default(),
         };
-        let n = knowledge.len() / dim.max(1);
         for (w, own, recipients) in held {
             let from = Node::Worker(w);
             let tags = match self.attacks[w].as_mut() {
@@ -165,7 +162,7 @@ impl Adversary {
                     (Some(attack), _) => {
                         let mut view = View {
                             own: &own,
-                            honest: Rows::new(&knowledge, n, dim)?,
+                            honest: Rows::scattered(&knowledge)?,
                             rule: Some(self.rule.as_ref()),
                             byzantine: self.shape.f_w,
                             workers: self.shape.n_w,

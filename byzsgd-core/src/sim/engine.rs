@@ -159,7 +159,7 @@ impl Engine {
         }
         .min(c.n_w);
         Ok(Self {
-            adversary: Adversary::new(&cluster, dim)?,
+            adversary: Adversary::new(&cluster)?,
             metrics: Collector::new(c, spec.steps),
             pool: Pool::new(source.as_ref(), threads),
             shape: c,

@@ -41,6 +41,8 @@ pub enum BenchCommand {
     Throughput(super::bench_overhead::ThroughputArgs),
     /// Steps to a test accuracy of ByzSGD against vanilla SGD.
     Convergence(super::bench_overhead::ConvergenceArgs),
+    /// The protocol's own cost per step, on a one-pass gradient (no model).
+    Protocol(super::bench_protocol::ProtocolArgs),
     /// Encode and decode a gradient frame, against a memcpy of its bytes.
     Wire(super::bench_net::WireArgs),
     /// A node's resident memory under slow-loris peers and connections held in the handshake.
@@ -115,6 +117,7 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         BenchCommand::Layers(a) => super::bench_layers::layers(a, out),
         BenchCommand::Throughput(a) => super::bench_overhead::throughput(a, out),
         BenchCommand::Convergence(a) => super::bench_overhead::convergence(a, out),
+        BenchCommand::Protocol(a) => super::bench_protocol::protocol(a, out),
         BenchCommand::Wire(a) => super::bench_net::wire(a, out),
         BenchCommand::Loris(a) => super::bench_net::loris(a, out),
         BenchCommand::Loopback(a) => super::bench_net::loopback(a, out),

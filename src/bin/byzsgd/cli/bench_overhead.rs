@@ -269,12 +269,14 @@ pub fn time_modes(
                 protocol: (report.wall_seconds - report.waiting_seconds) / steps as f64,
             };
             log(&format!(
-                "run {}/{repeats} {}: {:.1} ms/step, of which the protocol {:.1} ms ({:.0}% of the wall time waiting for gradients)",
+                "run {}/{repeats} {}: {:.1} ms/step, of which the protocol {:.1} ms ({:.0}% of the wall time waiting for gradients); {} replies rejected {:?}",
                 r + 1,
                 MODES[i],
                 1e3 * t.step,
                 1e3 * t.protocol,
-                100.0 * report.waiting_seconds / report.wall_seconds
+                100.0 * report.waiting_seconds / report.wall_seconds,
+                report.rejected,
+                report.counts
             ));
             times[i].push(t);
         }

@@ -7,6 +7,7 @@ pub mod bench_layers;
 pub mod bench_model;
 pub mod bench_net;
 pub mod bench_overhead;
+pub mod bench_protocol;
 pub mod datasets;
 pub mod evaluate;
 pub mod keygen;
