@@ -21,6 +21,8 @@ use byzsgd_net::wire::{Hello, PROTOCOL_VERSION, decode_message, encode_message, 
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::Encoder;
 
+use super::stats::median;
+
 /// Arguments of `byzsgd bench wire`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WireArgs {
@@ -30,11 +32,6 @@ pub struct WireArgs {
     /// Timed rounds; medians are reported.
     #[arg(long, default_value_t = 21)]
     pub repeats: usize,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Runs `byzsgd bench wire`.
