@@ -16,7 +16,7 @@ use super::buffer::{Limits, Refused, StepBuffer};
 use super::config::{ClusterConfig, Mode};
 use super::once::OncePerStep;
 use super::snapshot::ServerSnapshot;
-use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
+use super::types::{Action, Event, Message, Node, Record, Timer, Vector, slices};
 use super::update::Update;
 use crate::{Aggregator, Contraction, Error, MedianConfig, Result, Rows};
 
@@ -428,7 +428,7 @@ impl ServerCore {
                     let needed = self.rule.bound().min_inputs(self.rule.f()).max(1);
                     let (grads, from) = self.grads.take(self.step, q, None);
                     if q >= needed {
-                        let rows: Vec<&[f32]> = grads.iter().map(|g| g.as_slice()).collect();
+                        let rows = slices(&grads);
                         let (aggregate, kept) =
                             self.rule.aggregate_rows(Rows::scattered(&rows)?)?;
                         self.update.apply(&mut self.params, &aggregate, self.step);
@@ -455,7 +455,7 @@ impl ServerCore {
                     // Its own model first, then the first q_ps − 1 others (ALGORITHMS.md).
                     let q = self.cluster.q_ps();
                     let (models, from) = self.models.take(self.step, q, Some(self.id));
-                    let rows: Vec<&[f32]> = models.iter().map(|m| m.as_slice()).collect();
+                    let rows = slices(&models);
                     let median = self.contraction.contract_rows(Rows::scattered(&rows)?)?;
                     self.params = median;
                     out.push(Action::Record(Record::Gathered {

@@ -8,6 +8,12 @@ use super::filters::Filter;
 /// A flat vector (model or gradient), shared rather than copied when broadcast.
 pub type Vector = Arc<Vec<f32>>;
 
+/// Shared vectors as slices, to aggregate where they lie
+/// ([`Rows::scattered`](crate::Rows::scattered)).
+pub(crate) fn slices(vectors: &[Vector]) -> Vec<&[f32]> {
+    vectors.iter().map(|v| v.as_slice()).collect()
+}
+
 /// A node of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {

@@ -22,7 +22,7 @@ use super::filters::{Filter, FilterConfig, Filters, Rejection};
 use super::once::OncePerStep;
 use super::server::drop_msg;
 use super::snapshot::WorkerSnapshot;
-use super::types::{Action, Event, Message, Node, Record, Timer, Vector};
+use super::types::{Action, Event, Message, Node, Record, Timer, Vector, slices};
 use crate::{Aggregator, Error, MedianConfig, Result, Rows};
 
 /// Where a synchronous worker is within its step.
@@ -540,7 +540,7 @@ impl WorkerCore {
         let theta = if q == 1 {
             models.pop().expect("q models")
         } else {
-            let rows: Vec<&[f32]> = models.iter().map(|m| m.as_slice()).collect();
+            let rows = slices(&models);
             Arc::new(self.median.aggregate_rows(Rows::scattered(&rows)?)?.0)
         };
         self.compute(Pulling::Final { theta }, out);

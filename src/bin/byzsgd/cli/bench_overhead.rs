@@ -21,6 +21,7 @@ use anyhow::{Result, bail};
 use byzsgd_burn::parse_device;
 use byzsgd_burn::train_classifier;
 use byzsgd_core::node::{ClusterSpec, StepRow};
+use byzsgd_core::sim::Report;
 use byzsgd_datasets::{ImageSet, Normalization, Split};
 use byzsgd_models::Model;
 use rand::{Rng, SeedableRng};
@@ -208,15 +209,18 @@ fn random_images(model: &str, n: usize, seed: u64) -> Result<Split> {
     })
 }
 
-/// Seconds per step between the 3rd step and the one before the last (warm-up and the final
-/// evaluation excluded).
-fn per_step(rows: &[StepRow]) -> f64 {
-    let n = rows.len();
-    (rows[n - 2].wall_seconds - rows[1].wall_seconds) / (n - 3) as f64
-}
-
 /// The three clusters [`time_modes`] compares, by name.
 pub const MODES: [&str; 3] = ["vanilla", "async", "sync"];
+
+/// The cluster a timing of `mode` runs: vanilla (one trusted server), or ByzSGD in `async` or
+/// `sync` mode ([`byzsgd`]).
+pub fn cluster_of(mode: &str, servers: usize, workers: usize) -> Result<ClusterSpec> {
+    match mode {
+        "vanilla" => Ok(vanilla(workers)),
+        "async" | "sync" => Ok(byzsgd(mode, servers, workers)),
+        other => bail!("unknown mode {other:?}: vanilla, async or sync"),
+    }
+}
 
 /// One timed run.
 #[derive(Debug, Clone, Copy)]
@@ -228,6 +232,32 @@ pub struct Timing {
     /// one final evaluation), what a cluster whose nodes each have their own cores would pay
     /// on top of the gradient time.
     pub protocol: f64,
+}
+
+impl Timing {
+    /// The timing of a finished run of `steps` steps: wall seconds per step between the 3rd
+    /// step and the one before the last (warm-up and the final evaluation excluded), and the
+    /// loop's own time per step over the whole run.
+    pub fn of(report: &Report, steps: u64) -> Result<Self> {
+        let (rows, n) = (&report.rows, report.rows.len());
+        if n < 5 {
+            bail!("the run ended after {n} of {steps} steps");
+        }
+        Ok(Self {
+            step: (rows[n - 2].wall_seconds - rows[1].wall_seconds) / (n - 3) as f64,
+            protocol: (report.wall_seconds - report.waiting_seconds) / steps as f64,
+        })
+    }
+}
+
+/// Milliseconds per step of `runs`: the median, minimum and maximum of the wall time, formatted
+/// as `median [min-max]`, and the median of the loop's own time.
+pub fn summary(runs: &[Timing]) -> (f64, String, f64) {
+    let steps: Vec<f64> = runs.iter().map(|t| 1e3 * t.step).collect();
+    let (_, _, lo, hi) = spread(&steps);
+    let m = median(steps);
+    let protocol = median(runs.iter().map(|t| 1e3 * t.protocol).collect());
+    (m, format!("{m:.1} [{lo:.1}-{hi:.1}]"), protocol)
 }
 
 /// Vanilla, async and sync ByzSGD ([`MODES`], in that order), `repeats` runs of each with seeds
@@ -247,11 +277,10 @@ pub fn time_modes(
     if steps < 5 || repeats == 0 {
         bail!("throughput needs at least 5 steps and 1 repeat");
     }
-    let modes = [
-        vanilla(workers),
-        byzsgd("async", servers, workers),
-        byzsgd("sync", servers, workers),
-    ];
+    let modes = MODES
+        .iter()
+        .map(|m| cluster_of(m, servers, workers))
+        .collect::<Result<Vec<_>>>()?;
     let mut times = vec![Vec::new(); modes.len()];
     for r in 0..repeats {
         for (i, cfg) in modes.iter().enumerate() {
@@ -264,10 +293,7 @@ pub fn time_modes(
                 ..cfg.clone()
             });
             let report = train_classifier(model, data, norm, device, cfg, &mut |_| {})?.report;
-            let t = Timing {
-                step: per_step(&report.rows),
-                protocol: (report.wall_seconds - report.waiting_seconds) / steps as f64,
-            };
+            let t = Timing::of(&report, steps)?;
             log(&format!(
                 "run {}/{repeats} {}: {:.1} ms/step, of which the protocol {:.1} ms ({:.0}% of the wall time waiting for gradients); {} replies rejected {:?}",
                 r + 1,
@@ -322,11 +348,7 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
         "mode", "ms/step", "overhead", "protocol ms"
     )?;
     for (name, t) in MODES.iter().zip(times) {
-        let steps: Vec<f64> = t.iter().map(|t| 1e3 * t.step).collect();
-        let (_, _, lo, hi) = spread(&steps);
-        let m = median(steps);
-        let p = median(t.iter().map(|t| 1e3 * t.protocol).collect());
-        let range = format!("{m:.1} [{lo:.1}-{hi:.1}]");
+        let (m, range, p) = summary(&t);
         writeln!(
             out,
             "{name:<8} {range:>22} {:>8.1}% {p:>14.1}",

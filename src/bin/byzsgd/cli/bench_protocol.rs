@@ -14,8 +14,7 @@ use anyhow::{Result, bail};
 use byzsgd_core::node::{ClusterSpec, GradientSource};
 use byzsgd_core::sim::Simulation;
 
-use super::bench_overhead::{RuleArgs, byzsgd, vanilla};
-use super::stats::{median, spread};
+use super::bench_overhead::{RuleArgs, Timing, cluster_of, summary};
 
 /// Arguments of `byzsgd bench protocol`.
 #[derive(Debug, Clone, clap::Args)]
@@ -74,21 +73,6 @@ impl GradientSource for Cheap {
     }
 }
 
-/// Milliseconds per step of one run: (wall, the loop's own work), steps 3 to the one before the
-/// last for the wall time.
-fn run(spec: ClusterSpec, dim: usize) -> Result<(f64, f64)> {
-    let steps = spec.steps;
-    let report = Simulation::new(spec.resolve()?, Box::new(Cheap { dim })).run(&mut |_| {})?;
-    let rows = &report.rows;
-    let n = rows.len();
-    if n < 5 {
-        bail!("the run ended after {n} of {steps} steps");
-    }
-    let wall = (rows[n - 2].wall_seconds - rows[1].wall_seconds) / (n - 3) as f64;
-    let own = (report.wall_seconds - report.waiting_seconds) / steps as f64;
-    Ok((1e3 * wall, 1e3 * own))
-}
-
 /// Runs `byzsgd bench protocol`.
 pub fn protocol(a: &ProtocolArgs, out: &mut impl Write) -> Result<()> {
     if a.steps < 5 || a.repeats == 0 || a.dim == 0 {
@@ -97,11 +81,7 @@ pub fn protocol(a: &ProtocolArgs, out: &mut impl Write) -> Result<()> {
     let modes = a
         .modes
         .iter()
-        .map(|m| match m.as_str() {
-            "vanilla" => Ok(vanilla(a.workers)),
-            "async" | "sync" => Ok(byzsgd(m, a.servers, a.workers)),
-            other => bail!("unknown mode {other:?}: vanilla, async or sync"),
-        })
+        .map(|m| cluster_of(m, a.servers, a.workers))
         .collect::<Result<Vec<_>>>()?;
     let mut times = vec![Vec::new(); modes.len()];
     for r in 0..a.repeats {
@@ -113,14 +93,19 @@ pub fn protocol(a: &ProtocolArgs, out: &mut impl Write) -> Result<()> {
                 seed: r as u64 + 1,
                 ..cfg.clone()
             });
-            let (wall, own) = run(spec, a.dim)?;
+            let steps = spec.steps;
+            let source = Box::new(Cheap { dim: a.dim });
+            let report = Simulation::new(spec.resolve()?, source).run(&mut |_| {})?;
+            let t = Timing::of(&report, steps)?;
             eprintln!(
-                "run {}/{} {}: {wall:.1} ms/step, of which the protocol {own:.1} ms",
+                "run {}/{} {}: {:.1} ms/step, of which the protocol {:.1} ms",
                 r + 1,
                 a.repeats,
-                a.modes[i]
+                a.modes[i],
+                1e3 * t.step,
+                1e3 * t.protocol
             );
-            times[i].push((wall, own));
+            times[i].push(t);
         }
     }
     writeln!(
@@ -135,11 +120,7 @@ pub fn protocol(a: &ProtocolArgs, out: &mut impl Write) -> Result<()> {
     )?;
     writeln!(out, "{:<8} {:>22} {:>14}", "mode", "ms/step", "protocol ms")?;
     for (name, t) in a.modes.iter().zip(times) {
-        let walls: Vec<f64> = t.iter().map(|t| t.0).collect();
-        let (_, _, lo, hi) = spread(&walls);
-        let m = median(walls);
-        let p = median(t.iter().map(|t| t.1).collect());
-        let range = format!("{m:.1} [{lo:.1}-{hi:.1}]");
+        let (_, range, p) = summary(&t);
         writeln!(out, "{name:<8} {range:>22} {p:>14.1}")?;
     }
     Ok(())
