@@ -1,7 +1,11 @@
 //! The `byzsgd` binary end to end: `aggregate` on `.npy` files, its refusals, `rules`, `bench`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::byzsgd;
 
 use byzsgd::registry::RULES;
 
@@ -34,13 +38,6 @@ fn write_f32(path: &Path, rows: &[&[f32]]) {
         .flat_map(|r| r.iter().flat_map(|v| v.to_le_bytes()))
         .collect();
     write_npy(path, "<f4", [rows.len(), rows[0].len()], &data);
-}
-
-fn byzsgd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_byzsgd"))
-        .args(args)
-        .output()
-        .expect("the byzsgd binary runs")
 }
 
 fn aggregate(rule: &str, f: usize, input: &Path, output: &Path) -> Output {
@@ -276,5 +273,46 @@ fn bench_aggregators_csv() {
             .iter()
             .any(|l| l.starts_with("average,") && l.ends_with(",1.00")),
         "{text}"
+    );
+}
+
+/// `bench protocol` times each mode asked for on the model-free source and refuses a mode it
+/// does not know, naming it.
+#[test]
+fn bench_protocol_times_each_mode() {
+    let args = [
+        "bench",
+        "protocol",
+        "--dim",
+        "1000",
+        "--steps",
+        "6",
+        "--repeats",
+        "1",
+    ];
+    let out = byzsgd(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for mode in ["vanilla", "async", "sync"] {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(mode))
+            .unwrap_or_else(|| panic!("no {mode} row in {text}"));
+        // `mode  median [min-max]  protocol`: every figure a finite, non-negative number.
+        let figures: Vec<f64> = line
+            .split(|c: char| c.is_whitespace() || "[-]".contains(c))
+            .skip(1)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap_or_else(|_| panic!("{s:?} in {line}")))
+            .collect();
+        assert_eq!(figures.len(), 4, "{line}");
+        assert!(figures.iter().all(|f| f.is_finite() && *f >= 0.0), "{line}");
+    }
+    let out = byzsgd(&[&args[..], &["--modes", "sync,paxos"]].concat());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown mode \"paxos\""),
+        "{}",
+        stderr(&out)
     );
 }

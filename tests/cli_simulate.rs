@@ -1,21 +1,18 @@
 //! `byzsgd simulate` end to end: the files it writes, determinism through the CLI, the TOML
 //! configuration under the flags, and configurations refused before anything runs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::byzsgd;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("byzsgd-sim-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn byzsgd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_byzsgd"))
-        .args(args)
-        .output()
-        .expect("the byzsgd binary runs")
 }
 
 fn simulate(out: &Path, extra: &[&str]) -> Output {

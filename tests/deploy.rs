@@ -5,6 +5,8 @@
 //! once (preemption) resumes from its checkpoints when the job is submitted again, worker
 //! momentum included, no step applied twice.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,6 +18,8 @@ use byzsgd_net::checkpoint::{Snapshot, peek};
 use byzsgd_net::{id, identity};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
+
+use common::byzsgd;
 
 /// One cluster at a time: each is a dozen processes.
 static TURN: Mutex<()> = Mutex::new(());
@@ -37,13 +41,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn byzsgd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_byzsgd"))
-        .args(args)
-        .output()
-        .expect("the byzsgd binary runs")
 }
 
 /// Every YAML document of a file.

@@ -1,4 +1,6 @@
 //! What the command-line tests share: running the built `byzsgd` binary and a scratch folder.
+// Each test file uses its own share of these.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
