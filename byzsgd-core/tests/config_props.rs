@@ -51,7 +51,8 @@ prop_compose! {
     fn specs()(
         sizes in (0..12usize, 0..3usize, 0..16usize, 0..4usize),
         gather in proptest::option::of(any_u64()),
-        (lipschitz, momentum, decay) in (num(0.1, 10.0), num(0.0, 0.99), num(0.0, 0.01)),
+        (lipschitz, momentum, decay, slack) in
+            (num(0.1, 10.0), num(0.0, 0.99), num(0.0, 0.01), num(1.0, 4.0)),
         (steps, batch, seed) in (any_u64(), 0..70usize, any_u64()),
         lr in any_text(&["0.1", "0.01", "1e-300"], &["0", "nan", "step:0.1:0.5:0", "inverse:1:0"]),
         mode in any_text(&["async", "sync"], &["vanilla", "fast"]),
@@ -73,6 +74,7 @@ prop_compose! {
             byz_workers: sizes.3,
             gather_period: gather,
             lipschitz,
+            lipschitz_slack: slack,
             momentum,
             weight_decay: decay,
             steps,

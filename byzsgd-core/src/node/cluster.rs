@@ -200,7 +200,7 @@ impl Cluster {
     /// Worker `id` following the protocol, with the cluster's momentum and filters, for models
     /// of `dim` parameters.
     pub fn correct_worker(&self, id: usize, dim: usize) -> Result<WorkerCore> {
-        let filters = FilterConfig::new(self.lr);
+        let filters = FilterConfig::new(self.lr).with_slack(self.spec.lipschitz_slack);
         Ok(WorkerCore::new(id, self.shape, dim, filters)?.with_momentum(self.spec.momentum))
     }
 

@@ -76,6 +76,9 @@ pub struct ClusterSpec {
     pub gather_period: Option<u64>,
     /// The Lipschitz estimate of the default gather period.
     pub lipschitz: f64,
+    /// Sync mode: the Lipschitz filter accepts a reply whose `k_t` is at most this multiple of
+    /// the `(n_ps − f_ps) / n_ps` percentile of the measured values (1: the paper's filter).
+    pub lipschitz_slack: f64,
     /// Model-side contraction of the gathers (a coordinate-wise rule; `median`).
     pub contraction: String,
     /// Training steps (server updates).
@@ -123,6 +126,7 @@ impl Default for ClusterSpec {
             mode: "async".into(),
             gather_period: None,
             lipschitz: 1.0,
+            lipschitz_slack: 1.0,
             contraction: "median".into(),
             steps: 300,
             batch: 32,
@@ -229,6 +233,13 @@ impl ClusterSpec {
             return Err(config(&format!(
                 "momentum must be in [0, 1) and weight decay >= 0, got {} and {}",
                 self.momentum, self.weight_decay
+            )));
+        }
+        if !(self.lipschitz_slack.is_finite() && self.lipschitz_slack >= 1.0) {
+            return Err(config(&format!(
+                "lipschitz_slack must be a finite number of at least 1 (1: the paper's filter), \
+                 got {}",
+                self.lipschitz_slack
             )));
         }
         let gather_period = match self.gather_period {
@@ -381,6 +392,8 @@ mod tests {
         assert!(bad(&|s| s.attack = "alie:x".into()).contains("alie:x"));
         assert!(bad(&|s| s.timers.pull_timeout = f64::NAN).contains("timers.pull_timeout"));
         assert!(bad(&|s| s.momentum = 1.0).contains("momentum"));
+        assert!(bad(&|s| s.lipschitz_slack = 0.9).contains("lipschitz_slack"));
+        assert!(bad(&|s| s.lipschitz_slack = f64::NAN).contains("lipschitz_slack"));
         assert!(ClusterSpec::default().resolve().is_ok());
     }
 }

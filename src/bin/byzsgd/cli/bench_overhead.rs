@@ -12,7 +12,8 @@
 //!   default) against vanilla, over seeds 1..=N: mean, standard deviation and range.
 //!
 //! Both take `simulate`'s rule options ([`RuleArgs`]: `--gar`, `--pre`, `--momentum`,
-//! `--gather-period`), so a lever is measured by the same command with one flag more.
+//! `--gather-period`, `--lipschitz-slack`), so a lever is measured by the same command with one
+//! flag more.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -78,6 +79,9 @@ pub struct RuleArgs {
     /// Gather period T of the ByzSGD runs (0: none; default from the learning rate).
     #[arg(long)]
     pub gather_period: Option<u64>,
+    /// Lipschitz filter slack of the sync runs (1: the paper's filter).
+    #[arg(long)]
+    pub lipschitz_slack: Option<f64>,
 }
 
 impl RuleArgs {
@@ -96,6 +100,9 @@ impl RuleArgs {
             if self.gather_period.is_some() {
                 spec.gather_period = self.gather_period;
             }
+            if let Some(s) = self.lipschitz_slack {
+                spec.lipschitz_slack = s;
+            }
         }
         spec
     }
@@ -113,6 +120,9 @@ impl RuleArgs {
         }
         if let Some(t) = self.gather_period {
             v.push(format!("T = {t}"));
+        }
+        if let Some(s) = self.lipschitz_slack {
+            v.push(format!("Lipschitz slack {s}"));
         }
         v.join(", ")
     }
@@ -232,6 +242,10 @@ pub struct Timing {
     /// one final evaluation), what a cluster whose nodes each have their own cores would pay
     /// on top of the gradient time.
     pub protocol: f64,
+    /// Simulated time per step of the simulator's network model, in which every node has its
+    /// own machine and a gradient takes 1 unit (plus up to 0.2 of jitter; messages 0.05 to
+    /// 0.15): what the protocol's rounds cost a real cluster, whatever this machine's cores do.
+    pub modelled: f64,
 }
 
 impl Timing {
@@ -246,18 +260,34 @@ impl Timing {
         Ok(Self {
             step: (rows[n - 2].wall_seconds - rows[1].wall_seconds) / (n - 3) as f64,
             protocol: (report.wall_seconds - report.waiting_seconds) / steps as f64,
+            modelled: report.simulated_time / steps as f64,
         })
     }
 }
 
-/// Milliseconds per step of `runs`: the median, minimum and maximum of the wall time, formatted
-/// as `median [min-max]`, and the median of the loop's own time.
-pub fn summary(runs: &[Timing]) -> (f64, String, f64) {
+/// Medians over runs of [`Timing`].
+pub struct Summary {
+    /// Wall milliseconds per step.
+    pub ms: f64,
+    /// The same, as `median [min-max]`.
+    pub range: String,
+    /// The loop's own milliseconds per step.
+    pub protocol_ms: f64,
+    /// The modelled cluster's time units per step.
+    pub modelled: f64,
+}
+
+/// The medians of `runs`, with the wall time's range.
+pub fn summary(runs: &[Timing]) -> Summary {
     let steps: Vec<f64> = runs.iter().map(|t| 1e3 * t.step).collect();
     let (_, _, lo, hi) = spread(&steps);
-    let m = median(steps);
-    let protocol = median(runs.iter().map(|t| 1e3 * t.protocol).collect());
-    (m, format!("{m:.1} [{lo:.1}-{hi:.1}]"), protocol)
+    let ms = median(steps);
+    Summary {
+        ms,
+        range: format!("{ms:.1} [{lo:.1}-{hi:.1}]"),
+        protocol_ms: median(runs.iter().map(|t| 1e3 * t.protocol).collect()),
+        modelled: median(runs.iter().map(|t| t.modelled).collect()),
+    }
 }
 
 /// Vanilla, async and sync ByzSGD ([`MODES`], in that order), `repeats` runs of each with seeds
@@ -328,12 +358,13 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
         &a.rule,
         &mut |line| eprintln!("{line}"),
     )?;
-    let base = median(times[0].iter().map(|t| t.step).collect());
+    let rows: Vec<Summary> = times.iter().map(|t| summary(t)).collect();
     writeln!(
         out,
         "{} batch {} x {} workers, {} replicas ({}) on {}: ms per step over {} seeds \
          (median [min-max]); protocol = the event loop's own work per step, not waiting for \
-         gradients",
+         gradients; modelled = time units per step of a cluster whose every node has its own \
+         machine (a gradient: 1 unit; the simulator's network model)",
         a.model,
         a.batch,
         a.workers,
@@ -344,15 +375,19 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
     )?;
     writeln!(
         out,
-        "{:<8} {:>22} {:>9} {:>14}",
-        "mode", "ms/step", "overhead", "protocol ms"
+        "{:<8} {:>22} {:>9} {:>14} {:>9} {:>9}",
+        "mode", "ms/step", "overhead", "protocol ms", "modelled", "overhead"
     )?;
-    for (name, t) in MODES.iter().zip(times) {
-        let (m, range, p) = summary(&t);
+    let (base, modelled_base) = (rows[0].ms, rows[0].modelled);
+    for (name, r) in MODES.iter().zip(&rows) {
         writeln!(
             out,
-            "{name:<8} {range:>22} {:>8.1}% {p:>14.1}",
-            100.0 * (m / (1e3 * base) - 1.0)
+            "{name:<8} {:>22} {:>8.1}% {:>14.1} {:>9.3} {:>8.1}%",
+            r.range,
+            100.0 * (r.ms / base - 1.0),
+            r.protocol_ms,
+            r.modelled,
+            100.0 * (r.modelled / modelled_base - 1.0)
         )?;
     }
     Ok(())

@@ -120,8 +120,8 @@ pub fn protocol(a: &ProtocolArgs, out: &mut impl Write) -> Result<()> {
     )?;
     writeln!(out, "{:<8} {:>22} {:>14}", "mode", "ms/step", "protocol ms")?;
     for (name, t) in a.modes.iter().zip(times) {
-        let (_, range, p) = summary(&t);
-        writeln!(out, "{name:<8} {range:>22} {p:>14.1}")?;
+        let r = summary(&t);
+        writeln!(out, "{name:<8} {:>22} {:>14.1}", r.range, r.protocol_ms)?;
     }
     Ok(())
 }
