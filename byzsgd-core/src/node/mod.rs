@@ -10,12 +10,14 @@
 //!
 //! # Where the defaults leave the paper
 //!
-//! Two defaults of [`ClusterSpec`] differ from the paper's algorithm, each chosen by measurement
+//! Three defaults of [`ClusterSpec`] differ from the paper's algorithm, each chosen by measurement
 //! (BENCHMARKS.md, issues 10 and 15) and each one setting away from it:
 //! - worker momentum 0.95 (`momentum = 0`: the paper's workers send plain gradients), the
 //!   literature's defence against attacks hiding in the honest gradients' spread;
 //! - in async mode, nearest-neighbour mixing in front of the servers' rule (`pre = "none"`: MDA
-//!   alone, the paper's rule; [`ClusterSpec::default_pre`] says why).
+//!   alone, the paper's rule; [`ClusterSpec::default_pre`] says why);
+//! - in sync mode, the Lipschitz filter accepts up to twice its percentile
+//!   (`lipschitz_slack = 1`: the paper's filter; [`ClusterSpec::lipschitz_slack`] says why).
 
 mod cluster;
 pub mod metrics;

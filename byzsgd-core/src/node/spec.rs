@@ -78,6 +78,13 @@ pub struct ClusterSpec {
     pub lipschitz: f64,
     /// Sync mode: the Lipschitz filter accepts a reply whose `k_t` is at most this multiple of
     /// the `(n_ps − f_ps) / n_ps` percentile of the measured values (1: the paper's filter).
+    /// Default 2. On Fashion-MNIST (`mlp`, 300 honest steps) the paper's filter rejected 794 of
+    /// 2,100 honest replies and all of them at 163 worker steps; each rejection costs a second
+    /// gradient that every server of the step waits for, so a modelled cluster's step (a
+    /// gradient: 1 time unit) took 3.51 units against vanilla's 1.39. With a slack of 2: 22
+    /// rejections and 1.56 units; steps to 80% unchanged within the spread (155 against 156,
+    /// seeds 1–10); the mean accuracy under every worker attack beside an equivocating server
+    /// within 0.85 points of the paper's filter (seeds 1–3).
     pub lipschitz_slack: f64,
     /// Model-side contraction of the gathers (a coordinate-wise rule; `median`).
     pub contraction: String,
@@ -126,7 +133,7 @@ impl Default for ClusterSpec {
             mode: "async".into(),
             gather_period: None,
             lipschitz: 1.0,
-            lipschitz_slack: 1.0,
+            lipschitz_slack: 2.0,
             contraction: "median".into(),
             steps: 300,
             batch: 32,

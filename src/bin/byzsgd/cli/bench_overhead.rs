@@ -79,7 +79,7 @@ pub struct RuleArgs {
     /// Gather period T of the ByzSGD runs (0: none; default from the learning rate).
     #[arg(long)]
     pub gather_period: Option<u64>,
-    /// Lipschitz filter slack of the sync runs (1: the paper's filter).
+    /// Lipschitz filter slack of the sync runs (default 2; 1: the paper's filter).
     #[arg(long)]
     pub lipschitz_slack: Option<f64>,
 }

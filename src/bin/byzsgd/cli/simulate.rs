@@ -67,8 +67,8 @@ pub struct SimulateArgs {
     /// Gather period T (0: no gathers); default max(1, floor(1/(3 L lr))).
     #[arg(long)]
     pub gather_period: Option<u64>,
-    /// Sync mode: the Lipschitz filter accepts k up to this multiple of its percentile (1: the
-    /// paper's filter).
+    /// Sync mode: the Lipschitz filter accepts k up to this multiple of its percentile (default
+    /// 2; 1: the paper's filter).
     #[arg(long)]
     pub lipschitz_slack: Option<f64>,
     /// synthetic (default, generated: 1x28x28), synthetic-cifar (generated: 3x32x32 colour, for

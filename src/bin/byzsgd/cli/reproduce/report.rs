@@ -244,7 +244,7 @@ fn convergence(md: &mut String, out: &Path, state: &State, tag: &str) -> Result<
     writeln!(md, "## Convergence{tag}\n")?;
     writeln!(
         md,
-        "Steps and wall time to a test accuracy of **{}** ({how}). The overheads are against vanilla SGD (one trusted server, no Byzantine worker); the attacked runs have an equivocating server besides the worker attack. ByzSGD runs byzsgd's defaults (in async mode, nearest-neighbour mixing in front of MDA); `{PAPER_ASYNC}` runs the paper's rule, MDA alone.\n",
+        "Steps and wall time to a test accuracy of **{}** ({how}). The overheads are against vanilla SGD (one trusted server, no Byzantine worker); the attacked runs have an equivocating server besides the worker attack. ByzSGD runs byzsgd's defaults (in async mode, nearest-neighbour mixing in front of MDA; in sync mode, the Lipschitz filter at twice its percentile); `{PAPER_ASYNC}` runs the paper's rule, MDA alone.\n",
         pct(target)
     )?;
     writeln!(
