@@ -21,6 +21,7 @@ use byzsgd_net::wire::{Hello, PROTOCOL_VERSION, decode_message, encode_message, 
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::Encoder;
 
+use super::bench_overhead::{MODES, random_images};
 use super::stats::median;
 
 /// Arguments of `byzsgd bench wire`.
@@ -284,9 +285,6 @@ fn launched_per_step(dir: &std::path::Path) -> Result<f64> {
     Ok((wall[n - 2] - wall[2]) / (n - 4) as f64)
 }
 
-/// The clusters a loopback comparison launches, in order: vanilla (one server), then ByzSGD.
-pub const LAUNCH_MODES: [&str; 3] = ["vanilla", "async", "sync"];
-
 /// One training run as a cluster of processes on loopback (`byzsgd launch`), for timing:
 /// ByzSGD's Byzantine slots follow the protocol, no evaluation.
 pub struct Launched<'a> {
@@ -305,7 +303,7 @@ pub struct Launched<'a> {
 }
 
 impl Launched<'_> {
-    /// Seconds per step of the cluster `mode` (one of [`LAUNCH_MODES`]) run into `dir`, and the
+    /// Seconds per step of the cluster `mode` (one of [`MODES`]) run into `dir`, and the
     /// peak resident memory (MB) of each node.
     pub fn per_step(&self, mode: &str, dir: &std::path::Path) -> Result<(f64, Vec<(String, f64)>)> {
         let f_w = self.byz_workers.to_string();
@@ -321,10 +319,7 @@ impl Launched<'_> {
                 "0",
             ],
             "async" | "sync" => &["--mode", mode, "--byz-workers", &f_w],
-            _ => bail!(
-                "unknown cluster {mode:?}; known: {}",
-                LAUNCH_MODES.join(", ")
-            ),
+            _ => bail!("unknown cluster {mode:?}; known: {}", MODES.join(", ")),
         };
         let mut launch = std::process::Command::new(std::env::current_exe()?);
         launch.args(["launch", "--quiet", "--dataset", self.dataset]);
@@ -361,9 +356,8 @@ impl Launched<'_> {
 /// Runs `byzsgd bench loopback`: vanilla, async and sync ByzSGD, each a cluster of processes
 /// over TLS on loopback (`byzsgd launch`), ByzSGD's Byzantine slots following the protocol.
 pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
-    use byzsgd_datasets::{ImageSet, Split, write_cifar10_dir};
+    use byzsgd_datasets::write_cifar10_dir;
     use byzsgd_models::Model;
-    use rand::{Rng, SeedableRng};
     if a.steps < 6 || a.repeats == 0 {
         bail!("--steps must be at least 6 and --repeats at least 1");
     }
@@ -373,21 +367,12 @@ pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
     }
     let tmp = tempfile_dir(a.out.as_deref())?;
     let data = tmp.join("data");
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let set = |n: usize, rng: &mut rand_chacha::ChaCha8Rng| -> Result<ImageSet> {
-        let pixels = (0..n * 3 * 32 * 32).map(|_| rng.random()).collect();
-        let labels = (0..n).map(|_| rng.random_range(0..10)).collect();
-        Ok(ImageSet::new(pixels, labels, [3, 32, 32], 10)?)
-    };
-    let split = Split {
-        train: set(7 * a.batch * 4, &mut rng)?,
-        test: set(10, &mut rng)?,
-    };
+    let split = random_images(&a.model, 7 * a.batch * 4, 1)?;
     write_cifar10_dir(&data, &split)?;
-    let mut times = vec![Vec::new(); LAUNCH_MODES.len()];
-    let mut rss: Vec<Vec<(String, f64)>> = vec![Vec::new(); LAUNCH_MODES.len()];
+    let mut times = vec![Vec::new(); MODES.len()];
+    let mut rss: Vec<Vec<(String, f64)>> = vec![Vec::new(); MODES.len()];
     for r in 0..a.repeats {
-        for (i, mode) in LAUNCH_MODES.iter().enumerate() {
+        for (i, mode) in MODES.iter().enumerate() {
             let run = Launched {
                 dataset: "cifar10",
                 data_dir: Some(&data),
@@ -417,7 +402,7 @@ pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
         "mode", "ms/step", "overhead"
     )?;
     let base = median(times[0].clone());
-    for (i, name) in LAUNCH_MODES.iter().enumerate() {
+    for (i, name) in MODES.iter().enumerate() {
         let t = median(times[i].clone());
         let max = |role: char| {
             rss[i]

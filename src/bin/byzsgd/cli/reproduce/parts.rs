@@ -12,7 +12,7 @@ use byzsgd_core::sim::Report;
 use byzsgd_datasets::{Normalization, Split};
 
 use super::plan::{CONVERGENCE_ATTACKS, Plan};
-use crate::cli::bench_net::{LAUNCH_MODES, Launched};
+use crate::cli::bench_net::Launched;
 use crate::cli::bench_overhead::{MODES, RuleArgs, byzsgd, time_modes, vanilla};
 
 /// A part's outcome: its CSV (header first) and what it cost.
@@ -190,7 +190,7 @@ pub fn throughput(cx: &Context<'_>) -> Result<PartOutput> {
             byz_workers: 2,
         };
         for r in 0..p.throughput_repeats {
-            for mode in LAUNCH_MODES {
+            for mode in MODES {
                 let into = cx.out.join("loopback").join(format!("{mode}-{}", r + 1));
                 if into.exists() {
                     std::fs::remove_dir_all(&into)?;
