@@ -101,7 +101,7 @@ fn the_toml_file_sets_keys_and_flags_override_it() {
     std::fs::write(
         &cfg,
         "steps = 4\nattack = \"signflip\"\nmode = \"sync\"\neval_every = 0\n\
-         [network]\njitter = 0.5\ncrashes = [{ node = \"w6\", step = 2 }]\n",
+         lipschitz_slack = 1.5\n[network]\njitter = 0.5\ncrashes = [{ node = \"w6\", step = 2 }]\n",
     )
     .unwrap();
     let out = dir.join("run");
@@ -112,6 +112,7 @@ fn the_toml_file_sets_keys_and_flags_override_it() {
     assert_eq!(s["config"]["attack"], "signflip");
     assert_eq!(s["config"]["mode"], "sync");
     assert_eq!(s["config"]["network"]["jitter"], 0.5);
+    assert_eq!(s["config"]["lipschitz_slack"], 1.5);
     std::fs::write(&cfg, "stesp = 4\n").unwrap();
     let o = simulate(&out, &["--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
@@ -128,6 +129,7 @@ fn bad_configurations_fail_fast_with_the_reason() {
         (&["--attack", "bogus"], "unknown worker attack"),
         (&["--server-attack", "lie"], "unknown server attack"),
         (&["--mode", "fast"], "unknown mode"),
+        (&["--lipschitz-slack", "0.5"], "lipschitz_slack must be"),
         (&["--dataset", "mnist"], "needs --data-dir"),
         (
             &["--dataset", "cifar10", "--data-dir", "/nonexistent"],

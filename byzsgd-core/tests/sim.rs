@@ -187,6 +187,32 @@ fn synchronous_mode_rejects_a_reversing_server_and_learns() {
     }
 }
 
+/// The spec's `lipschitz_slack` reaches every worker's filter: on the noisy quadratic with every
+/// node following the protocol, the paper's filter (slack 1) rejects honest replies, a slack of 3
+/// far fewer. (With `Cluster::correct_worker` ignoring the spec's slack, both counts are equal
+/// and this fails.)
+#[test]
+fn the_lipschitz_slack_reaches_the_workers() {
+    let rejected = |slack: f64| {
+        let cfg = ClusterSpec {
+            mode: "sync".into(),
+            attack: "none".into(),
+            server_attack: "none".into(),
+            steps: 80,
+            lipschitz_slack: slack,
+            ..base()
+        };
+        let r = run(cfg, 0.5).unwrap();
+        println!("slack {slack}: {:?}", r.counts);
+        r.counts.get("rejected: lipschitz").copied().unwrap_or(0)
+    };
+    let (paper, slack) = (rejected(1.0), rejected(3.0));
+    assert!(
+        paper >= 20 && slack * 4 <= paper,
+        "Lipschitz rejections: {paper} with the paper's filter, {slack} with a slack of 3"
+    );
+}
+
 #[test]
 fn bad_configurations_fail_before_anything_runs() {
     let cases = [

@@ -401,6 +401,7 @@ mod tests {
         assert!(bad(&|s| s.momentum = 1.0).contains("momentum"));
         assert!(bad(&|s| s.lipschitz_slack = 0.9).contains("lipschitz_slack"));
         assert!(bad(&|s| s.lipschitz_slack = f64::NAN).contains("lipschitz_slack"));
+        assert!(bad(&|s| s.lipschitz_slack = f64::INFINITY).contains("lipschitz_slack"));
         assert!(ClusterSpec::default().resolve().is_ok());
     }
 }

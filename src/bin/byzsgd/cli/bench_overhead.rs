@@ -204,7 +204,7 @@ pub fn vanilla(workers: usize) -> ClusterSpec {
 }
 
 /// `n` random images shaped for `model`, ten classes.
-fn random_images(model: &str, n: usize, seed: u64) -> Result<Split> {
+pub fn random_images(model: &str, n: usize, seed: u64) -> Result<Split> {
     let shape = Model::info(model)?.input;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let len = shape.iter().product::<usize>();
@@ -250,8 +250,9 @@ pub struct Timing {
 
 impl Timing {
     /// The timing of a finished run of `steps` steps: wall seconds per step between the 3rd
-    /// step and the one before the last (warm-up and the final evaluation excluded), and the
-    /// loop's own time per step over the whole run.
+    /// step and the one before the last (warm-up and the final evaluation excluded), the
+    /// loop's own time per step over the whole run, and the modelled cluster's simulated time
+    /// per completed step.
     pub fn of(report: &Report, steps: u64) -> Result<Self> {
         let (rows, n) = (&report.rows, report.rows.len());
         if n < 5 {
@@ -260,7 +261,7 @@ impl Timing {
         Ok(Self {
             step: (rows[n - 2].wall_seconds - rows[1].wall_seconds) / (n - 3) as f64,
             protocol: (report.wall_seconds - report.waiting_seconds) / steps as f64,
-            modelled: report.simulated_time / steps as f64,
+            modelled: report.simulated_time / n as f64,
         })
     }
 }
@@ -364,7 +365,7 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
         "{} batch {} x {} workers, {} replicas ({}) on {}: ms per step over {} seeds \
          (median [min-max]); protocol = the event loop's own work per step, not waiting for \
          gradients; modelled = time units per step of a cluster whose every node has its own \
-         machine (a gradient: 1 unit; the simulator's network model)",
+         machine (the simulator's default network model: a gradient takes 1 unit)",
         a.model,
         a.batch,
         a.workers,
@@ -375,14 +376,14 @@ pub fn throughput(a: &ThroughputArgs, out: &mut impl Write) -> Result<()> {
     )?;
     writeln!(
         out,
-        "{:<8} {:>22} {:>9} {:>14} {:>9} {:>9}",
-        "mode", "ms/step", "overhead", "protocol ms", "modelled", "overhead"
+        "{:<8} {:>22} {:>9} {:>14} {:>9} {:>11}",
+        "mode", "ms/step", "overhead", "protocol ms", "modelled", "modelled %"
     )?;
     let (base, modelled_base) = (rows[0].ms, rows[0].modelled);
     for (name, r) in MODES.iter().zip(&rows) {
         writeln!(
             out,
-            "{name:<8} {:>22} {:>8.1}% {:>14.1} {:>9.3} {:>8.1}%",
+            "{name:<8} {:>22} {:>8.1}% {:>14.1} {:>9.3} {:>10.1}%",
             r.range,
             100.0 * (r.ms / base - 1.0),
             r.protocol_ms,
