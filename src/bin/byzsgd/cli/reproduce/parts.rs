@@ -73,6 +73,7 @@ impl Context<'_> {
             steps,
             batch: self.plan.batch,
             momentum: self.plan.momentum,
+            lipschitz_slack: self.plan.lipschitz_slack,
             eval_every,
             seed: self.plan.seed,
             ..base
@@ -170,7 +171,10 @@ pub fn throughput(cx: &Context<'_>) -> Result<PartOutput> {
         cx.device,
         (p.batch, 7, 5),
         (p.throughput_steps, p.throughput_repeats, 0),
-        &RuleArgs::default(),
+        &RuleArgs {
+            lipschitz_slack: Some(p.lipschitz_slack),
+            ..RuleArgs::default()
+        },
         &mut |line| eprintln!("    sim {line}"),
     )?;
     for (mode, t) in MODES.iter().zip(&times) {

@@ -55,6 +55,9 @@ pub struct Plan {
     /// Worker momentum of every run (the default 0.95 in full; 0.9 in quick runs, whose few
     /// steps the slower start of 0.95 would leave near chance).
     pub momentum: f64,
+    /// The sync Lipschitz filter's slack of every run (the default, 2; recorded so that a
+    /// folder started under another default is refused rather than mixed).
+    pub lipschitz_slack: f64,
     /// Training images used (the first ones; `None`: all).
     pub train_images: Option<usize>,
     /// Test images scored (the first ones; `None`: all).
@@ -99,6 +102,7 @@ impl Plan {
             seed: 1,
             batch: 32,
             momentum: ClusterSpec::default().momentum,
+            lipschitz_slack: ClusterSpec::default().lipschitz_slack,
             train_images: None,
             test_images: None,
             convergence_steps: if cifar { 3000 } else { 800 },

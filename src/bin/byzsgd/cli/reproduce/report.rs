@@ -153,13 +153,14 @@ pub fn write(out: &Path, state: &State) -> Result<PathBuf> {
     )?;
     writeln!(
         md,
-        "- Data: {data}; {} training and {} test images used; batch {} per worker; worker momentum {}; seed {}",
+        "- Data: {data}; {} training and {} test images used; batch {} per worker; worker momentum {}; sync Lipschitz filter slack {} (1: the paper's); seed {}",
         p.train_images
             .map_or("all".into(), |n| format!("the first {n}")),
         p.test_images
             .map_or("all".into(), |n| format!("the first {n}")),
         p.batch,
         p.momentum,
+        p.lipschitz_slack,
         p.seed
     )?;
     writeln!(
