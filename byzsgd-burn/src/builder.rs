@@ -131,6 +131,8 @@ where
         lr: &str => lr,
         /// Worker momentum.
         momentum: f64 => momentum,
+        /// Sync mode: the Lipschitz filter's slack (default 2; 1: the paper's filter).
+        lipschitz_slack: f64 => lipschitz_slack,
         /// The seed of everything.
         seed: u64 => seed,
         /// Evaluation period.
