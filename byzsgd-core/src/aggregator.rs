@@ -9,7 +9,7 @@
 use burn::tensor::Tensor;
 
 use crate::rows::{Rows, rows_of, to_host, vector_on};
-use crate::{Bound, Result};
+use crate::{Bound, Distances, Result};
 
 /// The aggregate of one call, and which inputs the rule kept.
 #[derive(Debug, Clone)]
@@ -61,6 +61,20 @@ pub trait Aggregator: Send + Sync + std::fmt::Debug {
         let out = self.aggregate_detailed(t)?;
         Ok((crate::rows::host_vector(out.value)?, out.kept))
     }
+
+    /// For a rule whose aggregate is the mean of a subset of its inputs chosen from their
+    /// pairwise squared distances alone (MDA, Krum, Multi-Krum, the average): the subset it
+    /// would average (ascending, as [`Aggregation::kept`]) for the distances `dist`.
+    /// `Ok(None)`, the default: the rule needs the vectors themselves.
+    ///
+    /// A pre-aggregation whose outputs are weighted means of the inputs (NNM) uses it to run the
+    /// rule without materialising those means: their distances follow from the inputs' ones,
+    /// and the aggregate is one weighted sum of the inputs. A rule that answers `Some` must
+    /// aggregate host rows to the mean of exactly that subset.
+    fn subset_from_distances(&self, dist: &Distances) -> Result<Option<Vec<usize>>> {
+        let _ = dist;
+        Ok(None)
+    }
 }
 
 /// The model-side rule of Distributed Median Contraction: `q_ps` models -> one model.
@@ -106,6 +120,11 @@ pub(crate) trait Kernels: Send + Sync + std::fmt::Debug {
     fn host(&self, rows: Rows<'_>) -> Result<(Vec<f32>, Vec<usize>)>;
     /// The device-independent path.
     fn tensor(&self, inputs: Tensor<2>) -> Result<Aggregation>;
+    /// [`Aggregator::subset_from_distances`] for this rule (default: not a subset mean).
+    fn subset(&self, dist: &Distances) -> Result<Option<Vec<usize>>> {
+        let _ = dist;
+        Ok(None)
+    }
 }
 
 /// Runs a built-in rule on `inputs`, picking the path by `exec` and the tensor's device, after
@@ -192,6 +211,13 @@ macro_rules! builtin_aggregator {
             ) -> $crate::Result<(Vec<f32>, Vec<usize>)> {
                 self.bound().check(&self.name(), rows.n(), self.f)?;
                 $crate::aggregator::run_kernels_on_rows(self, self.exec, rows)
+            }
+            fn subset_from_distances(
+                &self,
+                dist: &$crate::Distances,
+            ) -> $crate::Result<Option<Vec<usize>>> {
+                self.bound().check(&self.name(), dist.n(), self.f)?;
+                $crate::aggregator::Kernels::subset(self, dist)
             }
         }
     };

@@ -1,5 +1,6 @@
 //! Byzantine parameter-server replicas: what model each recipient gets, if any.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use rand_chacha::ChaCha8Rng;
@@ -15,16 +16,16 @@ pub trait ServerAttack: Send + std::fmt::Debug {
     fn name(&self) -> String;
 
     /// The model for `recipient` at `step` (by default the correct one: attacks that lie only
-    /// about steps keep it).
-    fn model_for(
+    /// about steps keep it). A model borrowed from `honest` is sent without a copy.
+    fn model_for<'a>(
         &mut self,
         recipient: Node,
-        honest: &[f32],
+        honest: &'a [f32],
         step: u64,
         rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
+    ) -> Option<Cow<'a, [f32]>> {
         let _ = (recipient, step, rng);
-        Some(honest.to_vec())
+        Some(Cow::Borrowed(honest))
     }
 
     /// The step tags a model of `step` goes out with (`step` itself by default): an attack that
@@ -51,15 +52,17 @@ impl ServerAttack for Equivocate {
         format!("equivocate:{}", self.scale)
     }
 
-    fn model_for(
+    fn model_for<'a>(
         &mut self,
         _to: Node,
-        honest: &[f32],
+        honest: &'a [f32],
         _step: u64,
         rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
+    ) -> Option<Cow<'a, [f32]>> {
         let s = self.scale * rms(honest).max(1e-3);
-        Some(honest.iter().map(|t| t + s * normal(rng)).collect())
+        Some(Cow::Owned(
+            honest.iter().map(|t| t + s * normal(rng)).collect(),
+        ))
     }
 }
 
@@ -82,15 +85,17 @@ impl ServerAttack for RandomModel {
         "random".into()
     }
 
-    fn model_for(
+    fn model_for<'a>(
         &mut self,
         _to: Node,
-        honest: &[f32],
+        honest: &'a [f32],
         _step: u64,
         rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
+    ) -> Option<Cow<'a, [f32]>> {
         let s = rms(honest).max(1e-3);
-        Some((0..honest.len()).map(|_| s * normal(rng)).collect())
+        Some(Cow::Owned(
+            (0..honest.len()).map(|_| s * normal(rng)).collect(),
+        ))
     }
 }
 
@@ -103,14 +108,14 @@ impl ServerAttack for ReverseModel {
         "reverse".into()
     }
 
-    fn model_for(
+    fn model_for<'a>(
         &mut self,
         _to: Node,
-        honest: &[f32],
+        honest: &'a [f32],
         _step: u64,
         _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
-        Some(honest.iter().map(|t| -t).collect())
+    ) -> Option<Cow<'a, [f32]>> {
+        Some(Cow::Owned(honest.iter().map(|t| -t).collect()))
     }
 }
 
@@ -137,20 +142,20 @@ impl ServerAttack for Stale {
         format!("stale:{}", self.age)
     }
 
-    fn model_for(
+    fn model_for<'a>(
         &mut self,
         _to: Node,
-        honest: &[f32],
+        honest: &'a [f32],
         step: u64,
         _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
+    ) -> Option<Cow<'a, [f32]>> {
         if self.history.back().is_none_or(|(s, _)| *s != step) {
             self.history.push_back((step, honest.to_vec()));
             while self.history.len() > self.age + 1 {
                 self.history.pop_front();
             }
         }
-        self.history.front().map(|(_, m)| m.clone())
+        self.history.front().map(|(_, m)| Cow::Owned(m.clone()))
     }
 }
 
@@ -163,13 +168,13 @@ impl ServerAttack for Silent {
         "silent".into()
     }
 
-    fn model_for(
+    fn model_for<'a>(
         &mut self,
         _to: Node,
-        _honest: &[f32],
+        _honest: &'a [f32],
         _step: u64,
         _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
+    ) -> Option<Cow<'a, [f32]>> {
         None
     }
 }
@@ -234,14 +239,14 @@ impl ServerAttack for NonFiniteModel {
         "nan".into()
     }
 
-    fn model_for(
+    fn model_for<'a>(
         &mut self,
         _to: Node,
-        honest: &[f32],
+        honest: &'a [f32],
         _step: u64,
         _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
-        Some(vec![f32::NAN; honest.len()])
+    ) -> Option<Cow<'a, [f32]>> {
+        Some(Cow::Owned(vec![f32::NAN; honest.len()]))
     }
 }
 
@@ -254,14 +259,14 @@ impl ServerAttack for WrongDimension {
         "wrongdim".into()
     }
 
-    fn model_for(
+    fn model_for<'a>(
         &mut self,
         _to: Node,
-        honest: &[f32],
+        honest: &'a [f32],
         _step: u64,
         _rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<f32>> {
-        Some(honest[..honest.len() / 2].to_vec())
+    ) -> Option<Cow<'a, [f32]>> {
+        Some(Cow::Borrowed(&honest[..honest.len() / 2]))
     }
 }
 

@@ -2,9 +2,8 @@
 //! kernel: per block of `W` coordinates, load the `n` values (NaN read as +inf), run the rule's
 //! selection network, reduce each lane.
 
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
-use super::CHUNK;
 use super::network::{Comparator, MinMax, Needs, Portable, apply, network};
 
 /// Lanes per block: two AVX2 vectors of f32, two independent dependency chains per comparator.
@@ -55,21 +54,29 @@ pub(crate) fn coordinatewise(rows: &[&[f32]], rule: Coord) -> Vec<f32> {
     let n = rows.len();
     let d = rows[0].len();
     let net = network(n, rule.needs(n));
-    let mut out = vec![0.0f32; d];
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(c, chunk)| {
-            chunk_kernel(rows, c * CHUNK, chunk, &net, rule);
-        });
-    out
+    super::filled(d, |start, chunk| {
+        chunk_kernel(rows, start, chunk, &net, rule)
+    })
 }
 
 /// [`chunk_generic`] with AVX2 vector min/max where the CPU has it.
-fn chunk_kernel(rows: &[&[f32]], start: usize, out: &mut [f32], net: &[Comparator], rule: Coord) {
+fn chunk_kernel(
+    rows: &[&[f32]],
+    start: usize,
+    out: &mut [MaybeUninit<f32>],
+    net: &[Comparator],
+    rule: Coord,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
-        fn avx2(rows: &[&[f32]], start: usize, out: &mut [f32], net: &[Comparator], rule: Coord) {
+        fn avx2(
+            rows: &[&[f32]],
+            start: usize,
+            out: &mut [MaybeUninit<f32>],
+            net: &[Comparator],
+            rule: Coord,
+        ) {
             chunk_generic::<super::network::Avx>(rows, start, out, net, rule)
         }
         if super::has_avx2() {
@@ -84,7 +91,7 @@ fn chunk_kernel(rows: &[&[f32]], start: usize, out: &mut [f32], net: &[Comparato
 fn chunk_generic<M: MinMax>(
     rows: &[&[f32]],
     start: usize,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     net: &[Comparator],
     rule: Coord,
 ) {
@@ -113,12 +120,19 @@ fn chunk_generic<M: MinMax>(
         apply::<M, W>(net, &mut wires);
         let mut result = [0.0f32; W];
         let tie = reduce(&wires, rule, &mut result);
-        block.copy_from_slice(&result[..len]);
         if tie != 0 {
-            for (l, slot) in block.iter_mut().enumerate() {
+            for (l, r) in result.iter_mut().enumerate() {
                 if tie & (1 << l) != 0 {
-                    *slot = exact(rows, at + l, rule);
+                    *r = exact(rows, at + l, rule);
                 }
+            }
+        }
+        // A whole block as one fixed-size store (a slice copy of variable length is a call to
+        // memcpy per 8 values).
+        match <&mut [MaybeUninit<f32>; W]>::try_from(&mut *block) {
+            Ok(full) => *full = result.map(MaybeUninit::new),
+            Err(_) => {
+                block.write_copy_of_slice(&result[..len]);
             }
         }
     }
@@ -263,8 +277,13 @@ mod tests {
                 let fast = coordinatewise(&rows, rule);
                 // The portable build too, which this (AVX2) machine would not pick by itself.
                 let net = network(n, rule.needs(n));
-                let mut portable = vec![0.0f32; d];
+                let mut portable = vec![MaybeUninit::new(0.0f32); d];
                 chunk_generic::<Portable>(&rows, 0, &mut portable, &net, rule);
+                // SAFETY: every element was initialised to 0 before the kernel overwrote it.
+                let portable: Vec<f32> = portable
+                    .iter()
+                    .map(|v| unsafe { v.assume_init() })
+                    .collect();
                 for (j, (v, p)) in fast.iter().zip(&portable).enumerate() {
                     let want = exact(&rows, j, rule);
                     assert!(

@@ -47,6 +47,11 @@ impl Distances {
 
 /// Squared distances between all pairs of `rows`.
 pub(crate) fn pairwise(rows: &[&[f32]]) -> Distances {
+    pairwise_and_finite(rows).0
+}
+
+/// [`pairwise`], and whether each row is finite (found on the same pass).
+pub(crate) fn pairwise_and_finite(rows: &[&[f32]]) -> (Distances, Vec<bool>) {
     let n = rows.len();
     let d = rows[0].len();
     let tiles = d.div_ceil(TILE);
@@ -83,7 +88,7 @@ pub(crate) fn pairwise(rows: &[&[f32]]) -> Distances {
             out.set_infinitely_far(i);
         }
     }
-    out
+    (out, bad.iter().map(|b| !b).collect())
 }
 
 /// [`tile_generic`] with AVX2/FMA squared differences where the CPU has them.

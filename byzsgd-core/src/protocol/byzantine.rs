@@ -8,6 +8,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::server::ServerCore;
@@ -49,6 +50,7 @@ impl ByzantineServer {
         let step = self.core.step();
         self.attack
             .model_for(to, self.core.params(), step, &mut self.rng)
+            .map(Cow::into_owned)
     }
 
     /// Handles `event` as a correct replica would, then rewrites (or drops) every model it sends
@@ -74,10 +76,12 @@ impl ByzantineServer {
                     continue;
                 }
             };
-            let Some(v) = self.attack.model_for(to, &params, step, &mut self.rng) else {
-                continue;
+            // The correct model, unchanged, goes out as the correct replica's shared vector.
+            let v: Vector = match self.attack.model_for(to, &params, step, &mut self.rng) {
+                None => continue,
+                Some(Cow::Borrowed(m)) if std::ptr::eq(m, params.as_slice()) => params.clone(),
+                Some(m) => Arc::new(m.into_owned()),
             };
-            let v: Vector = Arc::new(v);
             for tag in self.attack.tags(step) {
                 let msg = match gathering {
                     None => Message::Model {

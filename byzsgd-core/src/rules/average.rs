@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use super::simple_config;
 use crate::aggregator::{Aggregation, Kernels};
 use crate::kernels::mean::mean_rows;
-use crate::{Bound, Result, Rows};
+use crate::{Bound, Distances, Result, Rows};
 
 simple_config!(
     /// Configuration of [`Average`]; `f` is recorded but not used by the rule.
@@ -17,6 +17,10 @@ impl Kernels for Average {
     fn host(&self, rows: Rows<'_>) -> Result<(Vec<f32>, Vec<usize>)> {
         let all: Vec<&[f32]> = (0..rows.n()).map(|i| rows.row(i)).collect();
         Ok((mean_rows(&all), (0..rows.n()).collect()))
+    }
+
+    fn subset(&self, dist: &Distances) -> Result<Option<Vec<usize>>> {
+        Ok(Some((0..dist.n()).collect()))
     }
 
     fn tensor(&self, inputs: Tensor<2>) -> Result<Aggregation> {

@@ -52,6 +52,10 @@ impl Kernels for Krum {
         Ok((rows.row(best).to_vec(), vec![best]))
     }
 
+    fn subset(&self, dist: &Distances) -> Result<Option<Vec<usize>>> {
+        Ok(Some(vec![self.pick(dist)]))
+    }
+
     fn tensor(&self, inputs: Tensor<2>) -> Result<Aggregation> {
         let best = self.pick(&tensor_ops::pairwise(&inputs));
         Ok(Aggregation {

@@ -110,6 +110,10 @@ impl Kernels for Mda {
         Ok((mean_rows(&picked), chosen))
     }
 
+    fn subset(&self, dist: &Distances) -> Result<Option<Vec<usize>>> {
+        Ok(Some(min_diameter_subset(dist, dist.n() - self.f).0))
+    }
+
     fn tensor(&self, inputs: Tensor<2>) -> Result<Aggregation> {
         let n = inputs.dims()[0];
         let (chosen, _) = min_diameter_subset(&tensor_ops::pairwise(&inputs), n - self.f);

@@ -102,6 +102,10 @@ impl Kernels for MultiKrum {
         Ok((mean_rows(&picked), chosen))
     }
 
+    fn subset(&self, dist: &Distances) -> Result<Option<Vec<usize>>> {
+        self.pick(dist).map(Some)
+    }
+
     fn tensor(&self, inputs: Tensor<2>) -> Result<Aggregation> {
         let chosen = self.pick(&tensor_ops::pairwise(&inputs))?;
         Ok(Aggregation {
