@@ -495,8 +495,9 @@ impl Engine {
                 Action::ComputeGradient { step, params } => {
                     let Node::Worker(w) = from else { continue };
                     let job = self.queue.ticket();
-                    self.jobs.insert(job, self.pool.submit(w, step, params));
                     let done = self.queue.now() + self.network.compute_time(&mut self.net_rng);
+                    self.jobs
+                        .insert(job, self.pool.submit(w, step, params, done));
                     let item = Item::Gradient {
                         worker: w,
                         step,
