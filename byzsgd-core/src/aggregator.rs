@@ -65,7 +65,8 @@ pub trait Aggregator: Send + Sync + std::fmt::Debug {
     /// For a rule whose aggregate is the mean of a subset of its inputs chosen from their
     /// pairwise squared distances alone (MDA, Krum, Multi-Krum, the average): the subset it
     /// would average (ascending, as [`Aggregation::kept`]) for the distances `dist`.
-    /// `Ok(None)`, the default: the rule needs the vectors themselves.
+    /// `Ok(None)`, the default: the rule needs the vectors themselves (the built-in rules
+    /// built with [`Exec::TensorOps`] say so too, so that their tensor path runs).
     ///
     /// A pre-aggregation whose outputs are weighted means of the inputs (NNM) uses it to run the
     /// rule without materialising those means: their distances follow from the inputs' ones,
@@ -216,6 +217,10 @@ macro_rules! builtin_aggregator {
                 &self,
                 dist: &$crate::Distances,
             ) -> $crate::Result<Option<Vec<usize>>> {
+                // Told to run its tensor ops, the rule gets its inputs written out.
+                if self.exec == $crate::Exec::TensorOps {
+                    return Ok(None);
+                }
                 self.bound().check(&self.name(), dist.n(), self.f)?;
                 $crate::aggregator::Kernels::subset(self, dist)
             }

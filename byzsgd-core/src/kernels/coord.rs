@@ -54,9 +54,12 @@ pub(crate) fn coordinatewise(rows: &[&[f32]], rule: Coord) -> Vec<f32> {
     let n = rows.len();
     let d = rows[0].len();
     let net = network(n, rule.needs(n));
-    super::filled(d, |start, chunk| {
-        chunk_kernel(rows, start, chunk, &net, rule)
-    })
+    // SAFETY: `chunk_generic` stores every block of its chunk, whole or its first `len` lanes.
+    unsafe {
+        super::filled(d, |start, chunk| {
+            chunk_kernel(rows, start, chunk, &net, rule)
+        })
+    }
 }
 
 /// [`chunk_generic`] with AVX2 vector min/max where the CPU has it.
@@ -119,7 +122,8 @@ fn chunk_generic<M: MinMax>(
         }
         apply::<M, W>(net, &mut wires);
         let mut result = [0.0f32; W];
-        let tie = reduce(&wires, rule, &mut result);
+        // Lanes past the data (a short last block) are never recomputed.
+        let tie = reduce(&wires, rule, &mut result) & ((1u32 << len) - 1);
         if tie != 0 {
             for (l, r) in result.iter_mut().enumerate() {
                 if tie & (1 << l) != 0 {

@@ -8,9 +8,12 @@ use super::{filled, multiversion};
 /// Coordinate-wise mean of `rows` (f32 sums; fine for the `n` of a cluster).
 pub(crate) fn mean_rows(rows: &[&[f32]]) -> Vec<f32> {
     let scale = 1.0 / rows.len() as f32;
-    filled(rows[0].len(), |start, chunk| {
-        sum_kernel(rows, start, chunk, scale)
-    })
+    // SAFETY: `sum_generic` starts by copying its whole chunk from the first row.
+    unsafe {
+        filled(rows[0].len(), |start, chunk| {
+            sum_kernel(rows, start, chunk, scale)
+        })
+    }
 }
 
 /// `Σ weights[i] · rows[i]`, coordinate-wise, in f32 (fused multiply-adds where the CPU has
@@ -25,9 +28,12 @@ pub(crate) fn weighted_sum(rows: &[&[f32]], weights: &[f32]) -> Vec<f32> {
         .map(|(&r, &w)| (r, w))
         .unzip();
     assert!(!used.is_empty(), "a weighted sum needs a non-zero weight");
-    filled(used[0].len(), |start, chunk| {
-        weighted_kernel(&used, &w, start, chunk)
-    })
+    // SAFETY: `weighted_generic` starts by writing its whole chunk from the first row.
+    unsafe {
+        filled(used[0].len(), |start, chunk| {
+            weighted_kernel(&used, &w, start, chunk)
+        })
+    }
 }
 
 multiversion!(fn sum_kernel(rows: &[&[f32]], start: usize, out: &mut [MaybeUninit<f32>], scale: f32) => sum_generic);
@@ -58,6 +64,8 @@ fn weighted_generic(rows: &[&[f32]], weights: &[f32], start: usize, out: &mut [M
     let out = unsafe { out.assume_init_mut() };
     for (row, &w) in rows[1..].iter().zip(&weights[1..]) {
         for (o, &v) in out.iter_mut().zip(&row[start..end]) {
+            // Fused: the same result on every CPU (a library call, slower, on an x86 without
+            // FMA, where the baseline build runs).
             *o = w.mul_add(v, *o);
         }
     }

@@ -14,17 +14,24 @@ pub(crate) mod network;
 /// Coordinates per parallel task: large enough to amortise scheduling, small enough to balance.
 pub(crate) const CHUNK: usize = 16 * 1024;
 
-/// A vector of `d` values written chunk by chunk in parallel by `fill(start, chunk)`, which must
-/// write every element of its chunk (coordinates `start..start + chunk.len()`). The memory is
-/// never zeroed first: zeroing a CifarNet-sized vector costs about as much as one of the passes
-/// that then overwrite it.
-pub(crate) fn filled(d: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+/// A vector of `d` values written chunk by chunk in parallel by `fill(start, chunk)`
+/// (coordinates `start..start + chunk.len()`). The memory is never zeroed first: zeroing a
+/// CifarNet-sized vector costs about as much as one of the passes that then overwrite it.
+///
+/// # Safety
+///
+/// `fill` must write every element of the chunk it is given (or panic, which leaves an empty
+/// vector behind and nothing uninitialised observable).
+pub(crate) unsafe fn filled(
+    d: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     let mut out: Vec<f32> = Vec::with_capacity(d);
     out.spare_capacity_mut()[..d]
         .par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(c, chunk)| fill(c * CHUNK, chunk));
-    // SAFETY: the chunks cover `0..d`, and every caller's `fill` writes its whole chunk.
+    // SAFETY: the chunks cover `0..d`, and the caller's `fill` wrote each of them whole.
     unsafe { out.set_len(d) };
     out
 }

@@ -4,7 +4,7 @@
 //! A row with NaN or ±Inf has no finite neighbour and is passed on unchanged; honest rows never
 //! mix it in (it is infinitely far), and the inner rule treats it as it treats any such row.
 //!
-//! On host rows, an inner rule that averages a subset chosen from distances alone (MDA, Krum,
+//! With [`Exec::Auto`] on host rows, an inner rule that averages a subset chosen from distances alone (MDA, Krum,
 //! Multi-Krum, the average: [`Aggregator::subset_from_distances`]) runs without the mixed rows
 //! ever being written: each mixed row is a weighted mean of the inputs, so their squared
 //! distances follow from the inputs' ones (f64, `O(n³)`), and the rule's mean of the chosen
@@ -109,10 +109,15 @@ impl Mixing {
     /// Squared distances between the mixed rows, from the inputs' squared distances `dist`: for
     /// weight vectors `u`, `v` over the inputs that each sum to one,
     /// `‖Σuⱼxⱼ − Σvⱼxⱼ‖² = uᵀDv − (uᵀDu + vᵀDv)/2`. A mixed row that is a non-finite input
-    /// passed through, or whose neighbours include an infinitely far pair, is infinitely far
-    /// from every other (as the materialised row, or the f32 overflow of its distances, is).
-    /// Two mixed rows of honest inputs only read the honest inputs' distances, so a Byzantine
-    /// input's magnitude never costs them precision.
+    /// passed through, or whose neighbours include an infinitely far pair (more than `f`
+    /// non-finite inputs), is infinitely far from every other, as the written-out row is.
+    ///
+    /// Precision: the error of a derived distance scales with the largest squared distance
+    /// among the rows the two mixed rows draw on. A Byzantine input in an honest row's
+    /// neighbour set is no farther from it than its farthest honest neighbour (it beat an
+    /// honest row to the place), so the honest mixed rows' distances keep the precision of the
+    /// honest spread; only mixed rows that share a far Byzantine member can get distances that
+    /// are off by its magnitude's rounding, and no subset of `n − f` rows is made of those.
     fn distances(&self, dist: &Distances, finite: &[bool]) -> Distances {
         let n = dist.n();
         // reach[a][k] = u_aᵀ D e_k; cross(a, b) = u_aᵀ D u_b.
@@ -241,9 +246,11 @@ impl Aggregator for Nnm {
             let mixing = Mixing::new(&sets);
             let mixed = mixing.distances(&dist, &finite);
             if let Some(chosen) = self.inner.subset_from_distances(&mixed)? {
-                if chosen.is_empty() || chosen.iter().any(|&a| a >= n) {
+                let ascending = chosen.windows(2).all(|w| w[0] < w[1]);
+                if chosen.is_empty() || !ascending || chosen.iter().any(|&a| a >= n) {
                     return Err(Error::Input(format!(
-                        "{}: the subset {chosen:?} of {n} rows is empty or out of range",
+                        "{}: the subset {chosen:?} of {n} rows is not a non-empty, strictly \
+                         ascending list of row indices",
                         self.inner.name()
                     )));
                 }
@@ -273,6 +280,52 @@ mod tests {
     use crate::kernels::dist::pairwise;
     use crate::rules::MdaConfig;
     use crate::testing::{Attack, Case};
+
+    /// A rule of a user's that names a subset NNM cannot average (unsorted, repeated, out of
+    /// range, empty) gets an error naming it, not a panic or a silent mean.
+    #[test]
+    fn a_bad_subset_from_the_inner_rule_is_refused() {
+        #[derive(Debug)]
+        struct Picky(Vec<usize>);
+        impl Aggregator for Picky {
+            fn name(&self) -> String {
+                "picky".into()
+            }
+            fn f(&self) -> usize {
+                1
+            }
+            fn bound(&self) -> Bound {
+                Bound::new(2, 1)
+            }
+            fn aggregate(&self, inputs: Tensor<2>) -> Result<Tensor<1>> {
+                Ok(inputs.mean_dim(0).squeeze_dim(0))
+            }
+            fn subset_from_distances(&self, _: &Distances) -> Result<Option<Vec<usize>>> {
+                Ok(Some(self.0.clone()))
+            }
+        }
+        let rows: Vec<Vec<f32>> = (0..3).map(|i| vec![i as f32; 4]).collect();
+        let refs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+        for bad in [vec![1, 0], vec![0, 0], vec![0, 3], vec![]] {
+            let nnm = NnmConfig::new(3, 1)
+                .init(Box::new(Picky(bad.clone())))
+                .unwrap();
+            let err = nnm
+                .aggregate_rows(Rows::scattered(&refs).unwrap())
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("picky: the subset"),
+                "{bad:?}: {err}"
+            );
+        }
+        let nnm = NnmConfig::new(3, 1)
+            .init(Box::new(Picky(vec![0, 2])))
+            .unwrap();
+        let (mean, kept) = nnm.aggregate_rows(Rows::scattered(&refs).unwrap()).unwrap();
+        assert_eq!(kept, vec![0, 2]);
+        // Rows 0 and 2 mix {0, 1} and {1, 2}: their mean is row 1.
+        assert_eq!(mean, vec![1.0; 4]);
+    }
 
     /// The mixed rows' distances derived from the inputs' ones match the distances of the mixed
     /// rows written out, with NaN, ±1e30 and far rows among the inputs. Seen failing with the
@@ -311,8 +364,8 @@ mod tests {
                 .collect();
             for a in 0..n {
                 for b in 0..n {
-                    // Two rows that both mix in a ±1e30 row may be near each other once written
-                    // out; derived, each is infinitely far from all (no rule picks either).
+                    // Rows that are infinitely far once derived (more than `f` non-finite
+                    // inputs) may be written out as the same NaN-free row; no rule picks them.
                     if a != b && far[a] && far[b] {
                         continue;
                     }
