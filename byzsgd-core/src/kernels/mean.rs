@@ -76,7 +76,8 @@ mod tests {
     use super::*;
     use crate::kernels::CHUNK;
 
-    /// Several chunks and a ragged tail, so every chunk's first write is exercised.
+    /// Several chunks and a ragged tail, so every chunk's first write is exercised. Both tests
+    /// below were seen failing with `filled` handing each chunk the wrong start coordinate.
     const D: usize = 2 * CHUNK + 37;
 
     fn rows(n: usize) -> Vec<Vec<f32>> {

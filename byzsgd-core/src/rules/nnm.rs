@@ -247,7 +247,7 @@ impl Aggregator for Nnm {
             let mixed = mixing.distances(&dist, &finite);
             if let Some(chosen) = self.inner.subset_from_distances(&mixed)? {
                 let ascending = chosen.windows(2).all(|w| w[0] < w[1]);
-                if chosen.is_empty() || !ascending || chosen.iter().any(|&a| a >= n) {
+                if !ascending || chosen.last().is_none_or(|&last| last >= n) {
                     return Err(Error::Input(format!(
                         "{}: the subset {chosen:?} of {n} rows is not a non-empty, strictly \
                          ascending list of row indices",
