@@ -8,6 +8,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::host;
+
 /// CifarNet, for 3x32x32 images.
 #[derive(Module, Debug)]
 pub struct CifarNet {
@@ -40,20 +42,15 @@ impl CifarNet {
         }
     }
 
-    /// `[batch, 3, 32, 32]` images to `[batch, 10]` logits. The first convolution (3 input
-    /// channels) runs as an unfold and one matrix multiply ([`crate::layers::conv2d_im2col`],
-    /// the same function as the built-in layer): 0.65-0.75x its time on flex, forward and
-    /// backward (BENCHMARKS.md); the second stays built-in, which is faster there.
+    /// `[batch, 3, 32, 32]` images to `[batch, 10]` logits. Both convolutions run on the host
+    /// kernels on a Flex device ([`crate::host::conv2d`], the same function as the built-in
+    /// layer; 0.29x and 0.83x its time there, forward and backward, BENCHMARKS.md) and as the
+    /// built-in layer elsewhere.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let [batch, ..] = images.dims();
-        let conv1 = crate::layers::conv2d_im2col(
-            images,
-            self.conv1.weight.val(),
-            self.conv1.bias.as_ref().map(|b| b.val()),
-            2,
-        );
-        let x = self.pool.forward(relu(conv1));
-        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        let pool = |x| host::max_pool2d(&self.pool, x);
+        let x = pool(relu(host::conv2d(&self.conv1, images)));
+        let x = pool(relu(host::conv2d(&self.conv2, x)));
         let x = relu(self.fc1.forward(x.reshape([batch, 4096])));
         self.fc3.forward(relu(self.fc2.forward(x)))
     }

@@ -7,6 +7,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::host;
+
 /// A small convnet for 1x28x28 images (421,642 parameters).
 #[derive(Module, Debug)]
 pub struct Cnn {
@@ -37,8 +39,9 @@ impl Cnn {
     /// `[batch, 1, 28, 28]` images to `[batch, 10]` logits.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let [batch, ..] = images.dims();
-        let x = self.pool.forward(relu(self.conv1.forward(images)));
-        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        let pool = |x| host::max_pool2d(&self.pool, x);
+        let x = pool(relu(host::conv2d(&self.conv1, images)));
+        let x = pool(relu(host::conv2d(&self.conv2, x)));
         self.fc2
             .forward(relu(self.fc1.forward(x.reshape([batch, 64 * 7 * 7]))))
     }

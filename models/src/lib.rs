@@ -15,6 +15,7 @@
 
 mod cifarnet;
 mod cnn;
+pub mod host;
 pub mod layers;
 mod mlp;
 mod model;

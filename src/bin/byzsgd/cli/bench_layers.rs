@@ -1,6 +1,7 @@
 //! `byzsgd bench layers`: CifarNet's convolutions and pooling as Burn's built-in layers against
-//! the tensor-op versions of `byzsgd_models::layers`, forward and backward, at the model's
-//! shapes (issue 14: keep whichever wins).
+//! the tensor-op versions of `byzsgd_models::layers` and the host kernels of
+//! `byzsgd_models::host`, forward and backward, at the model's shapes (issue 14: keep whichever
+//! wins).
 
 use std::io::Write;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 use byzsgd_burn::parse_device;
+use byzsgd_models::host;
 use byzsgd_models::layers::{conv2d_im2col, max_pool2d_slices};
 
 use super::stats::median;
@@ -53,13 +55,17 @@ fn pass(x: &Tensor<4>, layer: &dyn Fn(Tensor<4>) -> Tensor<4>) {
     std::hint::black_box(y.sum().backward());
 }
 
-/// One line: the layer, both times, and their ratio (tensor ops over built-in).
-fn row(out: &mut impl Write, name: &str, built_in: f64, ours: f64) -> Result<()> {
-    writeln!(
-        out,
-        "{name:34} {built_in:>10.2} {ours:>10.2} {:>7.2}",
-        ours / built_in
-    )?;
+/// One line: the layer, the built-in layer's time, and each alternative's time with its ratio
+/// to the built-in one (`-` where there is none).
+fn row(out: &mut impl Write, name: &str, built_in: f64, others: &[Option<f64>]) -> Result<()> {
+    write!(out, "{name:34} {built_in:>10.2}")?;
+    for other in others {
+        match other {
+            Some(ms) => write!(out, " {ms:>10.2} ({:>5.2})", ms / built_in)?,
+            None => write!(out, " {:>10} {:>7}", "-", "")?,
+        }
+    }
+    writeln!(out)?;
     Ok(())
 }
 
@@ -77,9 +83,15 @@ pub fn layers(args: &LayersArgs, out: &mut impl Write) -> Result<()> {
     )?;
     writeln!(
         out,
-        "{:34} {:>10} {:>10} {:>7}",
-        "layer", "built-in", "tensor-op", "op/built"
+        "{:34} {:>10} {:>18} {:>18}",
+        "layer", "built-in", "tensor-op (ratio)", "host (ratio)"
     )?;
+    if !host::runs_on_host(&Tensor::<1>::zeros([1], &device)) {
+        writeln!(
+            out,
+            "(the host kernels run on flex only: here their column is the built-in layer)"
+        )?;
+    }
     let x = |c: usize, side: usize| {
         Tensor::<4>::random(
             [args.batch, c, side, side],
@@ -105,12 +117,15 @@ pub fn layers(args: &LayersArgs, out: &mut impl Write) -> Result<()> {
             .init(&device);
         let input = x(c_in, side);
         let built_in = time(&device, args.repeats, || pass(&input, &|t| conv.forward(t)))?;
-        let ours = time(&device, args.repeats, || {
+        let ops = time(&device, args.repeats, || {
             pass(&input, &|t| {
                 conv2d_im2col(t, conv.weight.val(), conv.bias.as_ref().map(Param::val), 2)
             })
         })?;
-        row(out, name, built_in, ours)?;
+        let host = time(&device, args.repeats, || {
+            pass(&input, &|t| host::conv2d(&conv, t))
+        })?;
+        row(out, name, built_in, &[Some(ops), Some(host)])?;
     }
     let pool = MaxPool2dConfig::new([3, 3])
         .with_strides([2, 2])
@@ -125,10 +140,13 @@ pub fn layers(args: &LayersArgs, out: &mut impl Write) -> Result<()> {
         }
         let input = x(64, side);
         let built_in = time(&device, args.repeats, || pass(&input, &|t| pool.forward(t)))?;
-        let ours = time(&device, args.repeats, || {
+        let ops = time(&device, args.repeats, || {
             pass(&input, &|t| max_pool2d_slices(t, 3, 2, 1))
         })?;
-        row(out, name, built_in, ours)?;
+        let host = time(&device, args.repeats, || {
+            pass(&input, &|t| host::max_pool2d(&pool, t))
+        })?;
+        row(out, name, built_in, &[Some(ops), Some(host)])?;
     }
     Ok(())
 }
