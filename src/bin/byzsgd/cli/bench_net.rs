@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use bytes::{Bytes, BytesMut};
 use byzsgd_core::protocol::{Message, Node};
 use byzsgd_net::framing::codec;
@@ -265,7 +265,8 @@ pub struct LoopbackArgs {
     /// Runs of each mode, interleaved; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
-    /// Where the runs go (default: a temporary folder).
+    /// Where the runs go, kept afterwards (default: a temporary folder, removed when the
+    /// benchmark succeeds and kept, with its logs, when it fails).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
 }
@@ -356,7 +357,6 @@ impl Launched<'_> {
 /// Runs `byzsgd bench loopback`: vanilla, async and sync ByzSGD, each a cluster of processes
 /// over TLS on loopback (`byzsgd launch`), ByzSGD's Byzantine slots following the protocol.
 pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
-    use byzsgd_datasets::write_cifar10_dir;
     use byzsgd_models::Model;
     if a.steps < 6 || a.repeats == 0 {
         bail!("--steps must be at least 6 and --repeats at least 1");
@@ -366,6 +366,21 @@ pub fn loopback(a: &LoopbackArgs, out: &mut impl Write) -> Result<()> {
         bail!("{} does not take CIFAR-10 images", a.model);
     }
     let tmp = tempfile_dir(a.out.as_deref())?;
+    let result = loopback_in(a, &tmp, out);
+    match (&result, &a.out) {
+        // Each run writes its cluster's checkpoints and model: 2.2 GB for the default 3 repeats.
+        (Ok(()), None) => std::fs::remove_dir_all(&tmp)
+            .with_context(|| format!("removing the temporary folder {}", tmp.display()))?,
+        (Err(_), None) => eprintln!("the runs' folder, with their logs: {}", tmp.display()),
+        (_, Some(_)) => {}
+    }
+    result
+}
+
+/// [`loopback`]'s runs, in `tmp`.
+fn loopback_in(a: &LoopbackArgs, tmp: &std::path::Path, out: &mut impl Write) -> Result<()> {
+    use byzsgd_datasets::write_cifar10_dir;
+    use byzsgd_models::Model;
     let data = tmp.join("data");
     let split = random_images(&a.model, 7 * a.batch * 4, 1)?;
     write_cifar10_dir(&data, &split)?;
