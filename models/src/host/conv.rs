@@ -271,7 +271,7 @@ pub fn input_backward(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     assert_eq!(weight.len(), s.c_out * s.k(), "conv: weight length");
     let (k, n) = (s.k(), s.n());
     let chunk = per_thread(s.batch);
-    let mut grad_x = vec![0.0f32; s.batch * s.image_in()];
+    let mut grad_x = super::zeros_written(s.batch * s.image_in());
     grad_x
         .par_chunks_mut(chunk * s.image_in())
         .zip(grad.par_chunks(chunk * s.image_out()))

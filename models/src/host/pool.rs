@@ -7,6 +7,8 @@
 //! Burn's: through autodiff its forward and backward take 3-5x this time (BENCHMARKS.md,
 //! issue 14).
 
+use std::hint::select_unpredictable;
+
 use rayon::prelude::*;
 
 /// The geometry of one max pooling: square `k x k` windows, stride `stride`, padding `pad`.
@@ -76,11 +78,12 @@ pub fn forward(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<i32>) {
                     let mut best = y0 * s.w + x0;
                     let mut value = plane[best];
                     for y in y0..y1 {
-                        for (i, &v) in plane[y * s.w + x0..y * s.w + x1].iter().enumerate() {
-                            if v > value || v.is_nan() {
-                                value = v;
-                                best = y * s.w + x0 + i;
-                            }
+                        let row = y * s.w;
+                        for (i, &v) in plane[row + x0..row + x1].iter().enumerate() {
+                            // Which element wins is unpredictable: a select, not a jump.
+                            let take = v > value || v.is_nan();
+                            value = select_unpredictable(take, v, value);
+                            best = select_unpredictable(take, row + x0 + i, best);
                         }
                     }
                     out[oy * ow + ox] = value;
@@ -105,7 +108,7 @@ pub fn backward_into(s: &PoolShape, n: usize, grad: &[f32], winners: &[i32]) -> 
         grad.len(),
         "max pool backward: winners length"
     );
-    let mut dx = vec![0.0f32; s.planes * s.h * s.w];
+    let mut dx = super::zeros_written(s.planes * s.h * s.w);
     dx.par_chunks_mut(s.h * s.w)
         .zip(grad.par_chunks(n).zip(winners.par_chunks(n)))
         .for_each(|(dx, (grad, winners))| {
