@@ -12,6 +12,12 @@
 //!
 //! Every model maps a `[batch, channels, height, width]` tensor to `[batch, 10]` logits.
 //! [`Model`] holds any of them, chosen by name at run time.
+//!
+//! On the CPU (Burn's Flex backend), `cifarnet` and `cnn` run their convolutions and max pooling
+//! on this crate's own kernels ([`host`]: an unfold and gemm per image, hand-written backward
+//! passes), the same functions as Burn's layers to f32 rounding and 0.3-0.8x their time; on
+//! any other device they are Burn's layers. [`layers`] keeps the tensor-op versions tried
+//! before, for `byzsgd bench layers`.
 
 mod cifarnet;
 mod cnn;
