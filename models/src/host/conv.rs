@@ -67,12 +67,14 @@ impl ConvShape {
             && self.kw <= self.w + 2 * self.pad
     }
     /// The columns `[x0, x1)` of an output row that tap column `j` reads inside the input (the
-    /// rest read padding), and the input column that `x0` reads.
+    /// rest read padding), and the input column that `x0` reads (at most `w`, where the range is
+    /// empty: a tap that lands only in padding, as when the kernel is wider than the input and
+    /// one side's padding).
     fn inside(&self, j: usize) -> (usize, usize, usize) {
         let ow = self.ow();
         let x0 = self.pad.saturating_sub(j).min(ow);
         let x1 = (self.w + self.pad).saturating_sub(j).min(ow).max(x0);
-        (x0, x1, x0 + j - self.pad.min(x0 + j))
+        (x0, x1, (x0 + j).saturating_sub(self.pad).min(self.w))
     }
 }
 
@@ -382,23 +384,38 @@ mod tests {
             s(2, 3, 5, 5, 2, 3, 3, 0),
             s(5, 1, 4, 9, 3, 3, 2, 1),
             s(1, 2, 2, 2, 2, 5, 5, 2), // kernel wider than the input
+            s(1, 1, 1, 1, 2, 5, 5, 2), // taps that land only in padding
+            s(2, 1, 3, 2, 2, 3, 3, 4), // padding wider than the kernel
             s(4, 2, 6, 5, 3, 1, 1, 0),
         ]
     }
 
     /// Against the definition on odd shapes: padding wider than the kernel's reach, a kernel
     /// larger than the image, rectangular kernels and images, batches that split unevenly over
-    /// the threads. Checked to fail: with `inside`'s source column one to the right, the first
-    /// shape reads past its input row.
+    /// the threads (run on 3 threads, so that batches of 4 and 5 split unevenly). Checked to
+    /// fail: with `inside`'s source column one to the right, the first shape reads past its
+    /// input row; with the source column not clamped to `w`, the 1x1 image does (a review
+    /// found that one).
     #[test]
     fn forward_matches_the_definition() {
-        for (t, s) in shapes().iter().enumerate() {
-            let x = values(s.batch * s.image_in(), t as u64);
-            let w = values(s.c_out * s.k(), 100 + t as u64);
-            let b = values(s.c_out, 200 + t as u64);
-            let want: Vec<f32> = naive(s, &x, &w, &b).iter().map(|v| *v as f32).collect();
-            close(&forward(s, &x, &w, &b), &want, &format!("{s:?}"));
-        }
+        three_threads(|| {
+            for (t, s) in shapes().iter().enumerate() {
+                let x = values(s.batch * s.image_in(), t as u64);
+                let w = values(s.c_out * s.k(), 100 + t as u64);
+                let b = values(s.c_out, 200 + t as u64);
+                let want: Vec<f32> = naive(s, &x, &w, &b).iter().map(|v| *v as f32).collect();
+                close(&forward(s, &x, &w, &b), &want, &format!("{s:?}"));
+            }
+        });
+    }
+
+    /// `f` on a pool of 3 threads, whatever this machine has.
+    fn three_threads(f: impl FnOnce() + Send) {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a 3-thread pool")
+            .install(f);
     }
 
     /// The gradients against finite differences of the definition's dot product with a random
@@ -407,39 +424,41 @@ mod tests {
     /// differs; with the first thread's partial weight gradient left out of the sum, `dw[0]`.
     #[test]
     fn backward_matches_the_definition() {
-        for (t, s) in shapes().iter().enumerate() {
-            let x = values(s.batch * s.image_in(), t as u64);
-            let w = values(s.c_out * s.k(), 100 + t as u64);
-            let b = values(s.c_out, 200 + t as u64);
-            let g = values(s.batch * s.image_out(), 300 + t as u64);
-            let dot = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-                naive(s, x, w, b)
-                    .iter()
-                    .zip(&g)
-                    .map(|(o, g)| o * *g as f64)
-                    .sum()
-            };
-            let base = dot(&x, &w, &b);
-            // For a linear function the unit-step difference is the partial derivative.
-            let partial = |v: &[f32], at: usize, f: &dyn Fn(&[f32]) -> f64| {
-                let mut e = v.to_vec();
-                e[at] += 1.0;
-                (f(&e) - base) as f32
-            };
-            let (dw, db) = weight_backward(s, &x, &g);
-            let dx = input_backward(s, &w, &g);
-            let want_x: Vec<f32> = (0..x.len())
-                .map(|i| partial(&x, i, &|e| dot(e, &w, &b)))
-                .collect();
-            let want_w: Vec<f32> = (0..w.len())
-                .map(|i| partial(&w, i, &|e| dot(&x, e, &b)))
-                .collect();
-            let want_b: Vec<f32> = (0..b.len())
-                .map(|i| partial(&b, i, &|e| dot(&x, &w, e)))
-                .collect();
-            close(&dx, &want_x, &format!("dx {s:?}"));
-            close(&dw, &want_w, &format!("dw {s:?}"));
-            close(&db, &want_b, &format!("db {s:?}"));
-        }
+        three_threads(|| {
+            for (t, s) in shapes().iter().enumerate() {
+                let x = values(s.batch * s.image_in(), t as u64);
+                let w = values(s.c_out * s.k(), 100 + t as u64);
+                let b = values(s.c_out, 200 + t as u64);
+                let g = values(s.batch * s.image_out(), 300 + t as u64);
+                let dot = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+                    naive(s, x, w, b)
+                        .iter()
+                        .zip(&g)
+                        .map(|(o, g)| o * *g as f64)
+                        .sum()
+                };
+                let base = dot(&x, &w, &b);
+                // For a linear function the unit-step difference is the partial derivative.
+                let partial = |v: &[f32], at: usize, f: &dyn Fn(&[f32]) -> f64| {
+                    let mut e = v.to_vec();
+                    e[at] += 1.0;
+                    (f(&e) - base) as f32
+                };
+                let (dw, db) = weight_backward(s, &x, &g);
+                let dx = input_backward(s, &w, &g);
+                let want_x: Vec<f32> = (0..x.len())
+                    .map(|i| partial(&x, i, &|e| dot(e, &w, &b)))
+                    .collect();
+                let want_w: Vec<f32> = (0..w.len())
+                    .map(|i| partial(&w, i, &|e| dot(&x, e, &b)))
+                    .collect();
+                let want_b: Vec<f32> = (0..b.len())
+                    .map(|i| partial(&b, i, &|e| dot(&x, &w, e)))
+                    .collect();
+                close(&dx, &want_x, &format!("dx {s:?}"));
+                close(&dw, &want_w, &format!("dw {s:?}"));
+                close(&db, &want_b, &format!("db {s:?}"));
+            }
+        });
     }
 }

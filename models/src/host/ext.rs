@@ -1,7 +1,8 @@
 //! The host kernels as a Burn backend extension: [`HostOps`] is implemented by Flex (the kernels
-//! of [`super::conv`] on the tensors' own memory) and by `Autodiff<B>` over any backend that
-//! implements it (a hand-written backward pass calling the same kernels). Burn's `Dispatch`
-//! routes a call to one of the two; [`super::conv2d`] only calls it on an `f32` Flex device.
+//! of [`super::conv`] and [`super::pool`] on the tensors' own memory) and by `Autodiff<B>` over
+//! any backend that implements it (hand-written backward passes calling the same kernels).
+//! Burn's `Dispatch` routes a call to one of the two; [`super::conv2d`] and
+//! [`super::max_pool2d`] only call it on an `f32` Flex device.
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{AutodiffBackend, Backend, TensorMetadata, backend_extension};
@@ -70,7 +71,7 @@ mod flex {
     use burn::tensor::{DType, TensorData};
     use burn_flex::FlexTensor;
 
-    /// `t`'s values, contiguous from offset 0 (copied only when `t` is a strided view).
+    /// `t`, with its values contiguous (copied only when `t` is a strided view).
     fn host(t: FlexTensor) -> FlexTensor {
         assert_eq!(t.dtype(), DType::F32, "host kernels take f32 tensors");
         match t.as_slice::<f32>() {

@@ -38,7 +38,8 @@ impl PoolShape {
         (self.w + 2 * self.pad - self.k) / self.stride + 1
     }
     /// Whether every window holds at least one input element (padding smaller than the
-    /// window, as Burn requires) and the window fits the padded input.
+    /// window; Burn also takes larger padding, whose all-padding windows these kernels leave to
+    /// it) and the window fits the padded input.
     pub fn is_valid(&self) -> bool {
         self.k >= 1
             && self.stride >= 1
