@@ -84,26 +84,12 @@ pub fn max_pool2d_slices(x: Tensor<4>, k: usize, stride: usize, pad: usize) -> T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::close;
     use burn::module::Param;
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::pool::MaxPool2dConfig;
     use burn::tensor::{Device, Distribution};
-
-    fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let (a, b) = (
-            a.into_data().try_to_vec::<f32>().unwrap(),
-            b.into_data().try_to_vec::<f32>().unwrap(),
-        );
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-4 * scale,
-                "{what}: element {k}: {x} vs {y} (scale {scale})"
-            );
-        }
-    }
 
     /// At CifarNet's two shapes (3 -> 64 channels on 32x32, 64 -> 64 on 16x16, 5x5, padding 2):
     /// the output and the gradients of the input and the weight equal the built-in layer's.

@@ -26,6 +26,8 @@ pub mod layers;
 mod mlp;
 mod model;
 mod resnet;
+#[cfg(test)]
+mod testing;
 
 pub use cifarnet::CifarNet;
 pub use cnn::Cnn;

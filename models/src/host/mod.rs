@@ -113,24 +113,10 @@ pub fn max_pool2d(layer: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
+    use crate::testing::close;
     use burn::module::Param;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Distribution};
-
-    fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let (a, b) = (
-            a.into_data().try_to_vec::<f32>().unwrap(),
-            b.into_data().try_to_vec::<f32>().unwrap(),
-        );
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-4 * scale,
-                "{what}: element {k}: {x} vs {y} (scale {scale})"
-            );
-        }
-    }
 
     /// Through Burn, on an autodiff Flex device at CifarNet's two shapes and an odd one: the
     /// output and the gradients of the input, weight and bias equal the built-in layer's, and an
