@@ -44,7 +44,7 @@ impl CifarNet {
 
     /// `[batch, 3, 32, 32]` images to `[batch, 10]` logits. Both convolutions run on the host
     /// kernels on a Flex device ([`crate::host::conv2d`], the same function as the built-in
-    /// layer; 0.29x and 0.83x its time there, forward and backward, BENCHMARKS.md) and as the
+    /// layer; 0.31x and 0.70x its time there, forward and backward, BENCHMARKS.md) and as the
     /// built-in layer elsewhere.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let [batch, ..] = images.dims();

@@ -37,6 +37,24 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// The convolution of an `x`-shaped input (`[batch, c_in, h, w]`) by a `weight`-shaped
+    /// kernel (`[c_out, c_in, kh, kw]`) padded by `pad`, or `None` where the channels disagree or
+    /// the kernel does not fit the padded input.
+    pub fn of(x: [usize; 4], weight: [usize; 4], pad: usize) -> Option<Self> {
+        let [batch, c_in, h, w] = x;
+        let [c_out, w_in, kh, kw] = weight;
+        let s = Self {
+            batch,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            pad,
+        };
+        (w_in == c_in && s.is_valid()).then_some(s)
+    }
     /// Output height.
     pub fn oh(&self) -> usize {
         self.h + 2 * self.pad + 1 - self.kh
@@ -78,55 +96,55 @@ impl ConvShape {
     }
 }
 
-/// Unfolds one image (`[c_in, h, w]`) into `cols` (`[c_in * kh * kw, oh * ow]`).
-fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
+/// Every row of the column matrix (`[c_in * kh * kw, oh * ow]`), one output row at a time:
+/// `f(at, src, x0, x1)`, where `at` is where that output row starts in the matrix, `src` where
+/// the input row it reads starts in the image (`None` where it reads padding only), and
+/// `[x0, x1)` the output columns that land inside the input (`src` is input column `x0`'s).
+fn for_each_tap_row(s: &ConvShape, mut f: impl FnMut(usize, Option<usize>, usize, usize)) {
     let (oh, ow) = (s.oh(), s.ow());
-    let mut rows = cols.chunks_exact_mut(oh * ow);
+    let mut at = 0;
     for c in 0..s.c_in {
-        let plane = &image[c * s.h * s.w..][..s.h * s.w];
         for i in 0..s.kh {
             for j in 0..s.kw {
-                let row = rows.next().expect("k rows");
                 let (x0, x1, src0) = s.inside(j);
-                for (y, out) in row.chunks_exact_mut(ow).enumerate() {
+                for y in 0..oh {
                     let yy = (y + i).wrapping_sub(s.pad);
-                    if yy >= s.h {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    out[..x0].fill(0.0);
-                    out[x0..x1].copy_from_slice(&plane[yy * s.w + src0..][..x1 - x0]);
-                    out[x1..].fill(0.0);
+                    let src = (yy < s.h).then(|| (c * s.h + yy) * s.w + src0);
+                    f(at, src, x0, x1);
+                    at += ow;
                 }
             }
         }
     }
 }
 
+/// Unfolds one image (`[c_in, h, w]`) into `cols` (`[c_in * kh * kw, oh * ow]`).
+fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
+    let ow = s.ow();
+    for_each_tap_row(s, |at, src, x0, x1| {
+        let out = &mut cols[at..][..ow];
+        match src {
+            None => out.fill(0.0),
+            Some(src) => {
+                out[..x0].fill(0.0);
+                out[x0..x1].copy_from_slice(&image[src..][..x1 - x0]);
+                out[x1..].fill(0.0);
+            }
+        }
+    });
+}
+
 /// Folds `cols` (`[c_in * kh * kw, oh * ow]`) back into one image's gradient (`[c_in, h, w]`),
 /// adding every tap's contribution; `image` must start zeroed.
 fn col2im_add(s: &ConvShape, cols: &[f32], image: &mut [f32]) {
-    let (oh, ow) = (s.oh(), s.ow());
-    let mut rows = cols.chunks_exact(oh * ow);
-    for c in 0..s.c_in {
-        let plane = &mut image[c * s.h * s.w..][..s.h * s.w];
-        for i in 0..s.kh {
-            for j in 0..s.kw {
-                let row = rows.next().expect("k rows");
-                let (x0, x1, src0) = s.inside(j);
-                for (y, from) in row.chunks_exact(ow).enumerate() {
-                    let yy = (y + i).wrapping_sub(s.pad);
-                    if yy >= s.h {
-                        continue;
-                    }
-                    let to = &mut plane[yy * s.w + src0..][..x1 - x0];
-                    for (t, f) in to.iter_mut().zip(&from[x0..x1]) {
-                        *t += f;
-                    }
-                }
+    for_each_tap_row(s, |at, src, x0, x1| {
+        if let Some(src) = src {
+            let to = &mut image[src..][..x1 - x0];
+            for (t, f) in to.iter_mut().zip(&cols[at + x0..at + x1]) {
+                *t += f;
             }
         }
-    }
+    });
 }
 
 /// `dst (m x n) = [dst +] lhs (m x k) · rhs (k x n)`, each given by its row and column strides,
@@ -369,15 +387,8 @@ mod tests {
     }
 
     fn shapes() -> Vec<ConvShape> {
-        let s = |batch, c_in, h, w, c_out, kh, kw, pad| ConvShape {
-            batch,
-            c_in,
-            h,
-            w,
-            c_out,
-            kh,
-            kw,
-            pad,
+        let s = |batch, c_in, h, w, c_out, kh, kw, pad| {
+            ConvShape::of([batch, c_in, h, w], [c_out, c_in, kh, kw], pad).expect("a valid shape")
         };
         vec![
             s(3, 2, 7, 6, 4, 5, 5, 2),

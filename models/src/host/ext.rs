@@ -71,10 +71,15 @@ mod flex {
     use burn::tensor::{DType, TensorData};
     use burn_flex::FlexTensor;
 
-    /// `t`, with its values contiguous (copied only when `t` is a strided view).
+    /// `t`, an `f32` tensor, with its values contiguous.
     fn host(t: FlexTensor) -> FlexTensor {
         assert_eq!(t.dtype(), DType::F32, "host kernels take f32 tensors");
-        match t.as_slice::<f32>() {
+        contiguous(t)
+    }
+
+    /// `t` with its values contiguous (copied only when `t` is a strided view).
+    fn contiguous(t: FlexTensor) -> FlexTensor {
+        match t.layout().contiguous_offsets() {
             Some(_) => t,
             None => t.to_contiguous(),
         }
@@ -93,23 +98,9 @@ mod flex {
     }
 
     fn shape(x: [usize; 4], weight: [usize; 4], pad: usize) -> ConvShape {
-        let [batch, c_in, h, w] = x;
-        let [c_out, w_in, kh, kw] = weight;
-        let s = ConvShape {
-            batch,
-            c_in,
-            h,
-            w,
-            c_out,
-            kh,
-            kw,
-            pad,
-        };
-        assert!(
-            w_in == c_in && s.is_valid(),
-            "host_conv2d: a {weight:?} kernel on a {x:?} input padded by {pad}"
-        );
-        s
+        ConvShape::of(x, weight, pad).unwrap_or_else(|| {
+            panic!("host_conv2d: a {weight:?} kernel on a {x:?} input padded by {pad}")
+        })
     }
 
     impl HostOps for Flex {
@@ -183,31 +174,10 @@ mod flex {
             h: usize,
             w: usize,
         ) -> FlexTensor {
-            let grad = host(grad);
-            let winners = match winners.as_slice::<i32>() {
-                Some(_) => winners,
-                None => winners.to_contiguous(),
-            };
+            let (grad, winners) = (host(grad), contiguous(winners));
             let [batch, c, oh, ow] = dims(&grad);
-            // The backward needs only the plane count and sizes; the window geometry is the
-            // winners'.
-            let s = PoolShape {
-                planes: batch * c,
-                h,
-                w,
-                k: 1,
-                stride: 1,
-                pad: 0,
-            };
-            let winners = winners
-                .as_slice::<i32>()
-                .expect("i32 winners, made contiguous");
-            assert_eq!(
-                winners.len(),
-                batch * c * oh * ow,
-                "max pool backward: winners"
-            );
-            let dx = pool::backward_into(&s, oh * ow, values(&grad), winners);
+            let winners = winners.as_slice::<i32>().expect("i32 winners");
+            let dx = pool::backward(h * w, oh * ow, values(&grad), winners);
             tensor(dx, [batch, c, h, w])
         }
     }
@@ -279,24 +249,20 @@ impl<B: Backend + HostOps, C: CheckpointStrategy> HostOps for Autodiff<B, C> {
             .prepare::<C>([x.node(), weight.node(), bias.node()])
             .compute_bound()
             .stateful();
-        match prepared {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let out = B::host_conv2d(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                    pad,
-                );
-                prep.finish((x_state, weight_state, pad), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::host_conv2d(
+        let forward = |x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>| {
+            B::host_conv2d(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
                 pad,
-            )),
+            )
+        };
+        match prepared {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), pad);
+                prep.finish(state, forward(x, weight, bias))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(x, weight, bias)),
         }
     }
 

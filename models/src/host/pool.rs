@@ -95,23 +95,21 @@ pub fn forward(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<i32>) {
     (out, winners)
 }
 
-/// The input's gradient (`[planes, h, w]`): each output's gradient added to its winner.
-pub fn backward(s: &PoolShape, grad: &[f32], winners: &[i32]) -> Vec<f32> {
-    backward_into(s, s.oh() * s.ow(), grad, winners)
-}
-
-/// [`backward`] with `n` outputs per plane (only `s`'s plane count and sizes are read). A
-/// winner outside its plane (not one [`forward`] wrote) panics.
-pub fn backward_into(s: &PoolShape, n: usize, grad: &[f32], winners: &[i32]) -> Vec<f32> {
-    assert_eq!(grad.len(), s.planes * n, "max pool backward: grad length");
+/// The input's gradient, planes of `plane_len` values: each output's gradient (`outputs` per
+/// plane) added to its winner. A winner outside its plane (not one [`forward`] wrote) panics.
+pub fn backward(plane_len: usize, outputs: usize, grad: &[f32], winners: &[i32]) -> Vec<f32> {
+    assert!(
+        outputs > 0 && grad.len().is_multiple_of(outputs),
+        "max pool backward: grad length"
+    );
     assert_eq!(
         winners.len(),
         grad.len(),
         "max pool backward: winners length"
     );
-    let mut dx = super::zeros_written(s.planes * s.h * s.w);
-    dx.par_chunks_mut(s.h * s.w)
-        .zip(grad.par_chunks(n).zip(winners.par_chunks(n)))
+    let mut dx = super::zeros_written(grad.len() / outputs * plane_len);
+    dx.par_chunks_mut(plane_len.max(1))
+        .zip(grad.par_chunks(outputs).zip(winners.par_chunks(outputs)))
         .for_each(|(dx, (grad, winners))| {
             for (g, &i) in grad.iter().zip(winners) {
                 dx[i as usize] += g;
@@ -192,7 +190,7 @@ mod tests {
                 );
             }
             let grad: Vec<f32> = (0..out.len()).map(|i| i as f32 + 1.0).collect();
-            let dx = backward(&s, &grad, &idx);
+            let dx = backward(h * w, s.oh() * s.ow(), &grad, &idx);
             let mut want_dx = vec![0.0f32; x.len()];
             for (p, (g, &i)) in grad.iter().zip(&idx).enumerate() {
                 want_dx[p / (s.oh() * s.ow()) * h * w + i as usize] += g;

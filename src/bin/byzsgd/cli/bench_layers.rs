@@ -56,14 +56,11 @@ fn pass(x: &Tensor<4>, layer: &dyn Fn(Tensor<4>) -> Tensor<4>) {
 }
 
 /// One line: the layer, the built-in layer's time, and each alternative's time with its ratio
-/// to the built-in one (`-` where there is none).
-fn row(out: &mut impl Write, name: &str, built_in: f64, others: &[Option<f64>]) -> Result<()> {
+/// to the built-in one.
+fn row(out: &mut impl Write, name: &str, built_in: f64, others: &[f64]) -> Result<()> {
     write!(out, "{name:34} {built_in:>10.2}")?;
-    for other in others {
-        match other {
-            Some(ms) => write!(out, " {ms:>10.2} ({:>5.2})", ms / built_in)?,
-            None => write!(out, " {:>10} {:>7}", "-", "")?,
-        }
+    for ms in others {
+        write!(out, " {ms:>10.2} ({:>5.2})", ms / built_in)?;
     }
     writeln!(out)?;
     Ok(())
@@ -125,7 +122,7 @@ pub fn layers(args: &LayersArgs, out: &mut impl Write) -> Result<()> {
         let host = time(&device, args.repeats, || {
             pass(&input, &|t| host::conv2d(&conv, t))
         })?;
-        row(out, name, built_in, &[Some(ops), Some(host)])?;
+        row(out, name, built_in, &[ops, host])?;
     }
     let pool = MaxPool2dConfig::new([3, 3])
         .with_strides([2, 2])
@@ -146,7 +143,7 @@ pub fn layers(args: &LayersArgs, out: &mut impl Write) -> Result<()> {
         let host = time(&device, args.repeats, || {
             pass(&input, &|t| host::max_pool2d(&pool, t))
         })?;
-        row(out, name, built_in, &[Some(ops), Some(host)])?;
+        row(out, name, built_in, &[ops, host])?;
     }
     Ok(())
 }
