@@ -5,14 +5,16 @@
 //! frame has started (from its first prefix byte) but not finished within the frame deadline is
 //! cut off ([`read_frame`]), and a stream that ends inside a frame is an error, not a close.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::codec::{Decoder, Encoder, FramedRead, LengthDelimitedCodec};
+
+use crate::wire::{Frame, encode_parts};
 
 /// `LengthDelimitedCodec` that knows whether a frame is under way: the inner codec consumes a
 /// frame's prefix before its body arrives, so an empty read buffer does not mean "between
@@ -131,6 +133,43 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             _ = tokio::time::sleep(TICK) => {}
         }
     }
+}
+
+/// Writes `frame` as the codec frames it (its 4-byte big-endian length, then its bytes) and
+/// flushes. Its head and its vector go out in one vectored write, the vector straight from the
+/// message's memory: the codec's encoder would first copy the whole frame into its buffer, and
+/// a joined encoding would copy the vector once more, for each recipient of a broadcast. A
+/// frame over `limit` is refused, as the codec's encoder refuses it. Not cancel-safe: a write
+/// cut short leaves part of a frame on the stream, so its connection must be dropped.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    frame: &Frame<'_>,
+    limit: usize,
+) -> io::Result<()> {
+    let (head, blob) = encode_parts(frame);
+    let len = head.len() + blob.len();
+    let prefix = u32::try_from(len)
+        .ok()
+        .filter(|_| len <= limit)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a frame of {len} bytes is over the limit of {limit}"),
+            )
+        })?;
+    let mut first = Vec::with_capacity(4 + head.len());
+    first.extend_from_slice(&prefix.to_be_bytes());
+    first.extend_from_slice(&head);
+    let mut parts = [IoSlice::new(&first), IoSlice::new(blob)];
+    let mut parts = &mut parts[..];
+    while !parts.is_empty() {
+        let n = w.write_vectored(parts).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut parts, n);
+    }
+    w.flush().await
 }
 
 /// A frame's bytes for the codec's encoder.

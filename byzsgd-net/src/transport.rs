@@ -37,7 +37,7 @@ use tokio_rustls::{client, server};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
-use crate::framing::{FrameError, bytes, codec, read_frame};
+use crate::framing::{FrameError, bytes, codec, read_frame, write_frame};
 use crate::id;
 use crate::tls::Tls;
 use crate::wire::{self, DecodeError, Frame, HELLO_LIMIT, Hello};
@@ -562,8 +562,7 @@ pub fn spawn_dialler<C: Connect>(
             }
             first = false;
             failures = 0;
-            let (rd, wr) = tokio::io::split(stream);
-            let mut sink = FramedWrite::new(wr, codec(limits.frame_limit));
+            let (rd, mut wr) = tokio::io::split(stream);
             // The listener answers pings and says nothing else.
             let mut pongs = FramedRead::new(rd, codec(HELLO_LIMIT));
             let mut ping = tokio::time::interval(limits.keepalive);
@@ -576,7 +575,7 @@ pub fn spawn_dialler<C: Connect>(
                         m = rx.recv() => match m {
                             Some(m) => m,
                             None => {
-                                let _ = sink.get_mut().shutdown().await;
+                                let _ = wr.shutdown().await;
                                 return;
                             }
                         },
@@ -593,8 +592,8 @@ pub fn spawn_dialler<C: Connect>(
                                 tracing::debug!("{}: silent; dialling again", id::name(peer));
                                 break;
                             }
-                            let frame = bytes(wire::encode(&Frame::Ping));
-                            let sent = tokio::time::timeout(limits.frame_deadline, sink.send(frame));
+                            let ping = write_frame(&mut wr, &Frame::Ping, limits.frame_limit);
+                            let sent = tokio::time::timeout(limits.frame_deadline, ping);
                             if !matches!(sent.await, Ok(Ok(()))) {
                                 break;
                             }
@@ -602,9 +601,11 @@ pub fn spawn_dialler<C: Connect>(
                         }
                     },
                 };
-                let frame = wire::encode_message(&msg);
-                // A peer that stops reading (or a dead path) must not hold the queue forever.
-                let sent = tokio::time::timeout(limits.frame_deadline, sink.send(bytes(frame)));
+                // A peer that stops reading (or a dead path) must not hold the queue forever;
+                // a write cut short by the deadline leaves the connection to be dropped.
+                let frame = Frame::message(&msg);
+                let write = write_frame(&mut wr, &frame, limits.frame_limit);
+                let sent = tokio::time::timeout(limits.frame_deadline, write);
                 if !matches!(sent.await, Ok(Ok(()))) {
                     carry = Some(msg);
                     break;

@@ -255,20 +255,29 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// Encodes `frame` into a new buffer of exactly its size.
+/// Encodes `frame` into a new buffer of exactly its size: [`encode_parts`] joined.
+pub fn encode(frame: &Frame<'_>) -> Vec<u8> {
+    let (mut head, blob) = encode_parts(frame);
+    head.extend_from_slice(&blob);
+    head
+}
+
+/// `frame`'s encoding in two parts: a short head, then its vector's bytes, borrowed from the
+/// frame (empty for a frame without a vector). A writer sends the two back to back without
+/// joining them ([`crate::framing::write_frame`]): a broadcast vector is never copied per
+/// recipient on our side.
 ///
 /// A vector is the last field of its frame, and postcard writes a byte string as its varint
-/// length then its bytes: so the frame is encoded with an empty vector (whose length, 0, is its
-/// last byte), that byte is replaced by the real length, and the vector is appended with one
-/// copy (postcard's own writers copy it byte by byte). The same bytes as postcard's, which the
-/// tests check.
-pub fn encode(frame: &Frame<'_>) -> Vec<u8> {
+/// length then its bytes: so the head is the frame encoded with an empty vector (whose length,
+/// 0, is its last byte) with that byte replaced by the real length. The same bytes as
+/// postcard's, which the tests check.
+pub fn encode_parts<'f>(frame: &'f Frame<'_>) -> (Vec<u8>, &'f [u8]) {
     // Serialising into memory fails only on allocation failure.
     let plain = |f: &Frame<'_>| postcard::to_stdvec(f).expect("encoding into memory");
     let empty = Cow::Borrowed(&[][..]);
     let (head, blob) = match frame {
         Frame::Hello(_) | Frame::Pull { .. } | Frame::CatchUp { .. } | Frame::Ping => {
-            return plain(frame);
+            return (plain(frame), &[]);
         }
         Frame::Model { step, params } => (
             plain(&Frame::Model {
@@ -297,7 +306,7 @@ pub fn encode(frame: &Frame<'_>) -> Vec<u8> {
             grad,
         ),
     };
-    let mut out = Vec::with_capacity(head.len() + 10 + blob.len());
+    let mut out = Vec::with_capacity(head.len() + 10);
     out.extend_from_slice(&head[..head.len() - 1]);
     let mut n = blob.len();
     while n >= 0x80 {
@@ -305,8 +314,7 @@ pub fn encode(frame: &Frame<'_>) -> Vec<u8> {
         n >>= 7;
     }
     out.push(n as u8);
-    out.extend_from_slice(blob);
-    out
+    (out, blob)
 }
 
 /// Decodes one frame strictly: the whole of `bytes` and nothing more.
