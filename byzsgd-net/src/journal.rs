@@ -41,8 +41,10 @@ pub enum Entry {
         step: u64,
         /// Whether after the gather.
         gathered: bool,
-        /// [`model_hash`], hex.
-        hash: String,
+        /// [`model_hash`], hex: after a gather and at the last step only (hashing a 7 MB
+        /// model costs about 10 ms, and every replica writes a model entry every step).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hash: Option<String>,
         /// Unix time, seconds.
         unix: f64,
     },

@@ -443,10 +443,11 @@ impl Driver {
                 gathered,
                 params,
             } => {
+                let hashed = gathered || step + 1 >= self.steps;
                 self.journal(Entry::Model {
                     step,
                     gathered,
-                    hash: hash_hex(&params),
+                    hash: hashed.then(|| hash_hex(&params)),
                     unix: unix_now(),
                 });
                 // The step's last model: after the gather on gather steps.
