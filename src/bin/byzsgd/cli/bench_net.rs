@@ -1,7 +1,10 @@
 //! `byzsgd bench wire` and `byzsgd bench loris`: what the network runtime costs.
 //!
 //! - `wire`: encoding a gradient into a frame and decoding it back, against a memcpy of the same
-//!   bytes (median of `--repeats` interleaved rounds).
+//!   bytes (median of `--repeats` interleaved rounds); then one such message through the whole
+//!   stack, from a dialler's write to the listener's decoded message, over TLS on a loopback TCP
+//!   connection, both ends on one thread: its CPU time is what each message of a cluster costs
+//!   its two nodes together.
 //! - `loris`: a node's resident memory under a slow-loris attack: `--stalled` authenticated peers
 //!   each send a maximum-size frame but its last byte and stall, and `--handshakes` connections
 //!   open and sit in the handshake; the resident set before and after, against the bound
@@ -33,6 +36,86 @@ pub struct WireArgs {
     /// Timed rounds; medians are reported.
     #[arg(long, default_value_t = 21)]
     pub repeats: usize,
+}
+
+/// CPU time of this process (user and system, every thread), seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: `getrusage` writes the struct it is given and nothing else.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// One message through the whole stack, `rounds` times: a dialler writes it ([`write_frame`])
+/// to a listener ([`serve`]) over TLS on loopback TCP, which reads, decodes and hands it on. Both
+/// ends run on one thread, so the wall time is their CPU time together (the kernel's loopback
+/// work included); returns the medians of wall and CPU seconds per message.
+fn through_the_stack(msg: &Message, d: usize, rounds: usize) -> Result<(f64, f64)> {
+    use byzsgd_core::protocol::Event;
+    use byzsgd_net::framing::write_frame;
+    use byzsgd_net::transport::Input;
+    use byzsgd_net::wire::Frame;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let cluster = "bench";
+        let (s0, w0) = (Node::Server(0), Node::Worker(0));
+        let keys = keygen(cluster, &[s0, w0])?;
+        let local = |me: Node, name: &str| -> Result<Local> {
+            let (_, cert, key) = keys
+                .nodes
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .expect("a key per node");
+            let tls = Tls::from_pem(
+                keys.ca_cert.as_bytes(),
+                cert.as_bytes(),
+                key.as_bytes(),
+                cluster,
+            )?;
+            let hello = Hello {
+                version: PROTOCOL_VERSION,
+                cluster: cluster.into(),
+                node: name.into(),
+                dim: d as u64,
+                settings: Default::default(),
+                init_hash: 0,
+            };
+            Ok(Local {
+                me,
+                tls,
+                hello,
+                limits: Limits::for_dim(d),
+            })
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(serve(listener, local(s0, "s0")?, tx));
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let mut stream = dial(&local(w0, "w0")?, tcp, s0).await?;
+        let limit = frame_limit(d);
+        let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+        for round in 0..=rounds {
+            let (t, c) = (Instant::now(), cpu_seconds());
+            write_frame(&mut stream, &Frame::message(msg), limit).await?;
+            match rx.recv().await {
+                Some(Input::Event(Event::Received { msg: got, .. })) => {
+                    if got.vector().map(|v| v.len()) != Some(d) {
+                        bail!("the message arrived without its vector");
+                    }
+                }
+                other => bail!("expected the message, got {other:?}"),
+            }
+            if round > 0 {
+                wall.push(t.elapsed().as_secs_f64());
+                cpu.push(cpu_seconds() - c);
+            }
+        }
+        Ok((median(wall), median(cpu)))
+    })
 }
 
 /// Runs `byzsgd bench wire`.
@@ -112,6 +195,16 @@ pub fn wire(a: &WireArgs, out: &mut impl Write) -> Result<()> {
             c / t
         )?;
     }
+    let (wall, cpu) = through_the_stack(&msg, a.d, a.repeats)?;
+    writeln!(
+        out,
+        "{:<28} {:>8.3} ms {:>8.2} GB/s  {:>5.2}x memcpy's time; CPU {:.3} ms",
+        "through TLS on loopback",
+        1e3 * wall,
+        mb / 1e3 / wall,
+        wall / c,
+        1e3 * cpu
+    )?;
     Ok(())
 }
 
