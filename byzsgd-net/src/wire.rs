@@ -258,7 +258,7 @@ impl<'a> Frame<'a> {
 /// Encodes `frame` into a new buffer of exactly its size: [`encode_parts`] joined.
 pub fn encode(frame: &Frame<'_>) -> Vec<u8> {
     let (mut head, blob) = encode_parts(frame);
-    head.extend_from_slice(&blob);
+    head.extend_from_slice(blob);
     head
 }
 
