@@ -4,6 +4,11 @@
 //! reserved once its prefix arrived, so a connection holds at most one frame limit. A peer whose
 //! frame has started (from its first prefix byte) but not finished within the frame deadline is
 //! cut off ([`read_frame`]), and a stream that ends inside a frame is an error, not a close.
+//!
+//! Protocol messages are written by [`write_frame`], not the codec's encoder: the same bytes,
+//! but the vector goes from the message's memory straight to the stream (the encoder would copy
+//! the whole frame into its buffer first). What a message costs on the wire, and the floor that
+//! sets on a loopback cluster, is in BENCHMARKS.md (`byzsgd bench wire`).
 
 use std::io::{self, IoSlice};
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`wire`] | what a frame holds ([`wire::Frame`], the handshake's [`wire::Hello`]) and its strict postcard encoding, vectors as raw little-endian f32 |
-//! | [`framing`] | `LengthDelimitedCodec` with a limit from the model size; the per-frame deadline |
+//! | [`framing`] | `LengthDelimitedCodec` with a limit from the model size; the per-frame deadline; a writer that sends a vector without copying it |
 //! | [`tls`] | mutual TLS (rustls, `ring`), node identities in DNS SANs, `keygen` |
 //! | [`transport`] | handshakes, connection caps and deadlines, per-peer queues, reconnect with backoff, over any byte stream |
 //! | [`runner`] | one node: its state machine on a thread of its own (or inline), timers, gradients, checkpoints, its journal |
