@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use bytes::{Bytes, BytesMut};
 use byzsgd_core::protocol::{Message, Node};
 use byzsgd_net::framing::codec;
-use byzsgd_net::tls::{Tls, keygen};
+use byzsgd_net::tls::{ClusterKeys, Tls, keygen};
 use byzsgd_net::transport::{Limits, Local, dial, serve};
 use byzsgd_net::wire::{Hello, PROTOCOL_VERSION, decode_message, encode_message, frame_limit};
 use tokio::io::AsyncWriteExt;
@@ -47,6 +47,40 @@ fn cpu_seconds() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
+/// Node `me` of the benchmarks' cluster `bench`, with its key from `keys`, a model of `d`
+/// parameters and `limits`.
+fn bench_node(keys: &ClusterKeys, me: Node, d: usize, limits: Limits) -> Result<Local> {
+    let name = byzsgd_net::id::name(me);
+    let (_, cert, key) = keys
+        .nodes
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .expect("a key per node");
+    let tls = Tls::from_pem(
+        keys.ca_cert.as_bytes(),
+        cert.as_bytes(),
+        key.as_bytes(),
+        BENCH_CLUSTER,
+    )?;
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        cluster: BENCH_CLUSTER.into(),
+        node: name,
+        dim: d as u64,
+        settings: Default::default(),
+        init_hash: 0,
+    };
+    Ok(Local {
+        me,
+        tls,
+        hello,
+        limits,
+    })
+}
+
+/// The benchmarks' cluster name.
+const BENCH_CLUSTER: &str = "bench";
+
 /// One message through the whole stack, `rounds` times: a dialler writes it ([`write_frame`])
 /// to a listener ([`serve`]) over TLS on loopback TCP, which reads, decodes and hands it on. Both
 /// ends run on one thread, so the wall time is their CPU time together (the kernel's loopback
@@ -60,42 +94,15 @@ fn through_the_stack(msg: &Message, d: usize, rounds: usize) -> Result<(f64, f64
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let cluster = "bench";
         let (s0, w0) = (Node::Server(0), Node::Worker(0));
-        let keys = keygen(cluster, &[s0, w0])?;
-        let local = |me: Node, name: &str| -> Result<Local> {
-            let (_, cert, key) = keys
-                .nodes
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .expect("a key per node");
-            let tls = Tls::from_pem(
-                keys.ca_cert.as_bytes(),
-                cert.as_bytes(),
-                key.as_bytes(),
-                cluster,
-            )?;
-            let hello = Hello {
-                version: PROTOCOL_VERSION,
-                cluster: cluster.into(),
-                node: name.into(),
-                dim: d as u64,
-                settings: Default::default(),
-                init_hash: 0,
-            };
-            Ok(Local {
-                me,
-                tls,
-                hello,
-                limits: Limits::for_dim(d),
-            })
-        };
+        let keys = keygen(BENCH_CLUSTER, &[s0, w0])?;
+        let local = |me: Node| bench_node(&keys, me, d, Limits::for_dim(d));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(serve(listener, local(s0, "s0")?, tx));
+        tokio::spawn(serve(listener, local(s0)?, tx));
         let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let mut stream = dial(&local(w0, "w0")?, tcp, s0).await?;
+        let mut stream = dial(&local(w0)?, tcp, s0).await?;
         let limit = frame_limit(d);
         let (mut wall, mut cpu) = (Vec::new(), Vec::new());
         for round in 0..=rounds {
@@ -244,33 +251,11 @@ pub fn loris(a: &LorisArgs, out: &mut impl Write) -> Result<()> {
 }
 
 async fn loris_async(a: &LorisArgs, out: &mut impl Write) -> Result<()> {
-    let cluster = "bench";
     let workers = a.stalled.max(1);
     let nodes: Vec<Node> = std::iter::once(Node::Server(0))
         .chain((0..workers).map(Node::Worker))
         .collect();
-    let keys = keygen(cluster, &nodes)?;
-    let tls = |name: &str| -> Result<Tls> {
-        let (_, cert, key) = keys
-            .nodes
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .expect("a key per node");
-        Ok(Tls::from_pem(
-            keys.ca_cert.as_bytes(),
-            cert.as_bytes(),
-            key.as_bytes(),
-            cluster,
-        )?)
-    };
-    let hello = |node: &str| Hello {
-        version: PROTOCOL_VERSION,
-        cluster: cluster.into(),
-        node: node.into(),
-        dim: a.d as u64,
-        settings: Default::default(),
-        init_hash: 0,
-    };
+    let keys = keygen(BENCH_CLUSTER, &nodes)?;
     let limits = Limits {
         frame_deadline: Duration::from_secs(60),
         handshake_deadline: Duration::from_secs(60),
@@ -279,25 +264,17 @@ async fn loris_async(a: &LorisArgs, out: &mut impl Write) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (tx, _rx) = tokio::sync::mpsc::channel(64);
-    let me = Local {
-        me: Node::Server(0),
-        tls: tls("s0")?,
-        hello: hello("s0"),
-        limits,
-    };
-    tokio::spawn(serve(listener, me, tx));
+    tokio::spawn(serve(
+        listener,
+        bench_node(&keys, Node::Server(0), a.d, limits)?,
+        tx,
+    ));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let baseline = rss()?;
     let limit = frame_limit(a.d);
     let mut held = Vec::new();
     for w in 0..a.stalled {
-        let name = format!("w{w}");
-        let local = Local {
-            me: Node::Worker(w),
-            tls: tls(&name)?,
-            hello: hello(&name),
-            limits,
-        };
+        let local = bench_node(&keys, Node::Worker(w), a.d, limits)?;
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         let mut s = dial(&local, tcp, Node::Server(0)).await?;
         s.write_all(&(limit as u32).to_be_bytes()).await?;
