@@ -164,14 +164,25 @@ fn gap(x: &[f32], others: &[Vec<f32>; 3]) -> (f64, f64) {
 }
 
 /// An honest server SIGKILLed mid-run: training goes on and finishes; restarted by hand from
-/// its checkpoint (`byzsgd server --resume`), it rejoins, and after the gathers that follow its
-/// distance to the other honest replicas' median is at most their largest pairwise distance.
+/// its checkpoint (`byzsgd server --resume`), it rejoins: after its next gather, at a later one
+/// and at the end, its distance to the other honest replicas' median is within their largest
+/// pairwise distance, with the margin replicas that never crashed need on the same measure.
+///
+/// Why not the one-gather form ("at most their largest pairwise distance at that gather"):
+/// replicas that never crashed break it. At one gather the spread of three replicas is often 0
+/// (they took the median of the same q_ps models) while a fourth rightly differs. Three runs
+/// with this test's settings and no kill (`benches/rejoin_spread.py`; BENCHMARKS.md,
+/// "Rejoining") broke the one-gather bound at 96 of 800 (replica, gather) pairs. Against the
+/// largest spread since step 60, as here, 2 of 680 pairs were over, at 1.09x and 1.15x: hence
+/// the margin of 1.5. The test can fail: s1's model from before the kill is asserted to be far
+/// outside the same bound (it measured 43x the spread, where the bound allows 1.5x).
 #[test]
 fn a_killed_server_restarted_with_resume_rejoins() {
+    const MARGIN: f64 = 1.5;
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("kill");
     let steps = 400;
-    // Models are written every 10 steps; T = 5, so each is after a gather.
+    // Models are written at every gather (T = 5).
     let launch = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
         .args([
             "launch",
@@ -182,7 +193,7 @@ fn a_killed_server_restarted_with_resume_rejoins() {
             "--gather-period",
             "5",
             "--eval-every",
-            "10",
+            "5",
             "--quiet",
             "--out",
             dir.to_str().unwrap(),
@@ -209,6 +220,7 @@ fn a_killed_server_restarted_with_resume_rejoins() {
             .success()
     );
     std::thread::sleep(Duration::from_millis(500));
+    let restarted_at = std::time::SystemTime::now();
     let config = dir.join("cluster.toml");
     let mut restarted = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
         .args([
@@ -238,23 +250,20 @@ fn a_killed_server_restarted_with_resume_rejoins() {
         out.contains("s1 exited"),
         "launch did not say s1 died: {out}"
     );
-    // s1's distance to the other honest replicas' median against their largest pairwise
-    // distance: at the first sampled gather after its restart (printed), and at the end of the
-    // run, after the gathers that followed (asserted, as the core's own test does: right after
-    // it caught up, s1 was measured once 10% over, 2.20e-2 against 2.0e-2, once under).
-    let first = (killed_at..steps)
-        .filter(|s| (s + 1) % 10 == 0)
-        .find(|&s| model(&dir, "s1", s).is_some() && s > killed_at + 10)
-        .unwrap_or_else(|| panic!("s1 wrote no model after its restart at {killed_at}"));
+    // The first gather s1 finished after its restart: its first model file written since.
+    let written = |s: u64| {
+        let p = dir.join("nodes/s1/models").join(format!("{s}.f32"));
+        std::fs::metadata(p).and_then(|m| m.modified()).ok()
+    };
+    let first = (0..steps)
+        .filter(|s| (s + 1) % 5 == 0)
+        .find(|&s| written(s).is_some_and(|t| t >= restarted_at))
+        .unwrap_or_else(|| panic!("s1 wrote no model after its restart (killed at {killed_at})"));
     let at = |s: u64| {
         let m = |n: &str| model(&dir, n, s).expect("a model at a sampled step");
         let others = [m("s0"), m("s2"), m("s3")];
         gap(&m("s1"), &others)
     };
-    let (d, spread) = at(first);
-    println!(
-        "killed at {killed_at}, first gather sampled after: {first}: {d:.3e} against {spread:.3e}"
-    );
     let last = |n: &str| {
         let bytes = std::fs::read(dir.join("nodes").join(n).join("final.f32")).unwrap();
         bytes
@@ -262,31 +271,53 @@ fn a_killed_server_restarted_with_resume_rejoins() {
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect::<Vec<f32>>()
     };
-    // After the last sampled gather before the end (steady state), and at the end, s1 must be
-    // no further from the honest median than the honest replicas are from each other. Their
-    // spread at one gather can be 0 (all three took the median of the same q_ps models) while
-    // s1, whose own model is one of its inputs, rightly differs: CI once saw 1.3e-2 against a
-    // spread of 0 at step 389. So the yardstick is the largest spread at any sampled gather
-    // since the restart; a replica that never rejoined is orders of magnitude further (its
-    // model of step ~60 is ~1e0 from step 389's).
+    // The honest replicas' largest pairwise distance at any gather since the restart (see the
+    // test's doc for why not at one gather alone).
     let yardstick = (first..steps)
-        .filter(|s| (s + 1) % 10 == 0)
+        .filter(|s| (s + 1) % 5 == 0)
         .map(|s| {
             let m = |n: &str| model(&dir, n, s).expect("an honest model at a sampled step");
             gap(&m("s0"), &[m("s0"), m("s2"), m("s3")]).1
         })
         .fold(0.0, f64::max);
-    println!("the honest spread at the sampled gathers since the restart: at most {yardstick:.3e}");
+    println!(
+        "s1 killed at step {killed_at}; the honest spread at the gathers since its restart: at \
+         most {yardstick:.3e}"
+    );
+    // What the bound tells apart: s1's last model before the kill, measured at the first
+    // gather since, is far outside it.
+    let before = (0..steps)
+        .filter(|s| (s + 1) % 5 == 0)
+        .rfind(|&s| written(s).is_some_and(|t| t < restarted_at))
+        .expect("s1 wrote a model before the kill");
+    let stale = gap(
+        &model(&dir, "s1", before).unwrap(),
+        &[
+            model(&dir, "s0", first).unwrap(),
+            model(&dir, "s2", first).unwrap(),
+            model(&dir, "s3", first).unwrap(),
+        ],
+    )
+    .0;
+    println!("s1's model of step {before}, from before the kill: {stale:.3e} away at step {first}");
+    assert!(
+        stale > 3.0 * MARGIN * yardstick,
+        "the bound does not tell a replica that stayed behind from one that rejoined: {stale} against {yardstick}"
+    );
     for (when, (d, spread)) in [
-        (format!("the gather of step {}", steps - 11), at(steps - 11)),
+        (
+            format!("its first gather since, of step {first}"),
+            at(first),
+        ),
+        (format!("the gather of step {}", steps - 6), at(steps - 6)),
         (
             "the end".to_string(),
             gap(&last("s1"), &[last("s0"), last("s2"), last("s3")]),
         ),
     ] {
-        println!("after {when}: {d:.3e} against {spread:.3e} (now) and {yardstick:.3e}");
+        println!("after {when}: {d:.3e} against {spread:.3e} (at that gather) and {yardstick:.3e}");
         assert!(
-            d <= yardstick.max(1e-6),
+            d <= MARGIN * yardstick.max(1e-6),
             "after {when}, s1 is {d} from the median; the honest spread since the restart was at most {yardstick}"
         );
     }
