@@ -47,6 +47,9 @@ pub enum Entry {
         hash: Option<String>,
         /// Unix time, seconds.
         unix: f64,
+        /// The process's CPU time so far, seconds ([`cpu_seconds`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cpu: Option<f64>,
     },
     /// A server's test accuracy after `step`.
     Eval {
@@ -68,6 +71,9 @@ pub enum Entry {
         step: u64,
         /// The loss.
         loss: f32,
+        /// The process's CPU time so far, seconds ([`cpu_seconds`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cpu: Option<f64>,
     },
     /// Something worth counting at `step`: `rejected: <filter>`, `refused: <reason>`, `stalled`,
     /// `caught up`, `skipped`, `gather skipped`, `fault: <what>` (a peer misbehaved on the wire),
@@ -110,6 +116,18 @@ pub fn peak_rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// This process's CPU time so far (user and system, every thread), seconds, where the system
+/// tells it (Linux: `/proc/self/stat`, in the kernel's fixed 1/100 s ticks).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: count from the `)` that closes it. utime and
+    // stime are fields 14 and 15, so the 12th and 13th after it.
+    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let utime: u64 = rest.nth(11)?.parse().ok()?;
+    let stime: u64 = rest.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// Unix time now, in seconds.
@@ -216,6 +234,22 @@ pub struct Merged {
     pub finished: BTreeMap<String, bool>,
     /// Per node that finished on Linux: its peak resident memory, bytes.
     pub peak_rss: BTreeMap<String, u64>,
+    /// Per node that recorded its CPU time at five steps or more (Linux): CPU seconds per step
+    /// between its third recorded step and the one before its last (the window `bench
+    /// loopback` times the wall clock over), every thread of the process.
+    pub cpu_per_step: BTreeMap<String, f64>,
+}
+
+/// CPU seconds per step from a node's `(step, cpu seconds)` records, in step order: between the
+/// third and the one before the last.
+fn per_step(cpu: &BTreeMap<u64, f64>) -> Option<f64> {
+    let v: Vec<(&u64, &f64)> = cpu.iter().collect();
+    let n = v.len();
+    if n < 5 {
+        return None;
+    }
+    let ((s0, c0), (s1, c1)) = (v[2], v[n - 2]);
+    Some((c1 - c0) / (s1 - s0) as f64)
 }
 
 #[derive(Debug, Default)]
@@ -283,13 +317,26 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
     let mut rejected_total = 0;
     let mut finished = BTreeMap::new();
     let mut peak_rss = BTreeMap::new();
+    let mut cpu_per_step = BTreeMap::new();
     for (&node, log) in &logs {
         let name = id::name(node);
         let server = matches!(node, Node::Server(_));
         let honest = !log.byzantine;
         let is_first = honest && first.is_some_and(|s| node == Node::Server(s));
         finished.insert(name.clone(), false);
+        // The CPU time at the last record of each step (a replica records its model twice on a
+        // gather step).
+        let mut cpu = BTreeMap::new();
         for e in &log.entries {
+            if let Entry::Model {
+                step, cpu: Some(c), ..
+            }
+            | Entry::Loss {
+                step, cpu: Some(c), ..
+            } = e
+            {
+                cpu.insert(*step, *c);
+            }
             match e {
                 Entry::Started { unix, .. } => start = start.min(*unix),
                 Entry::Finished {
@@ -314,7 +361,7 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
                 Entry::Aggregated { step, kept } if is_first => {
                     row(&mut rows, *step).kept = kept.clone()
                 }
-                Entry::Loss { step, loss } if honest => {
+                Entry::Loss { step, loss, .. } if honest => {
                     losses.entry(*step).or_default().push(*loss);
                 }
                 Entry::Count {
@@ -332,6 +379,9 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
                 }
                 _ => {}
             }
+        }
+        if let Some(c) = per_step(&cpu) {
+            cpu_per_step.insert(name, c);
         }
     }
     // Only the steps the first honest server finished make rows.
@@ -382,10 +432,102 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
         wall_seconds: if end > start { end - start } else { 0.0 },
         finished,
         peak_rss,
+        cpu_per_step,
     })
 }
 
 /// [`model_hash`] as the journal writes it.
 pub fn hash_hex(params: &[f32]) -> String {
     format!("{:016x}", model_hash(params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_journal(dir: &Path, node: &str, entries: &[Entry]) {
+        let d = dir.join("nodes").join(node);
+        std::fs::create_dir_all(&d).unwrap();
+        let text: String = entries
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        std::fs::write(d.join("journal.jsonl"), text).unwrap();
+    }
+
+    fn started(node: &str) -> Entry {
+        Entry::Started {
+            node: node.into(),
+            byzantine: false,
+            step: 0,
+            unix: 1.0,
+        }
+    }
+
+    /// A replica's CPU per step is read at each step's last model entry (after the gather on a
+    /// gather step), a worker's at its loss, between the third recorded step and the one before
+    /// the last; a node with fewer than five steps recorded has none.
+    #[test]
+    fn cpu_per_step_is_taken_between_the_third_step_and_the_one_before_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = |step: u64, gathered: bool, cpu: f64| Entry::Model {
+            step,
+            gathered,
+            hash: None,
+            unix: 2.0 + step as f64,
+            cpu: Some(cpu),
+        };
+        let mut s0 = vec![started("s0")];
+        for step in 0..8u64 {
+            // Even steps gather: their first entry's CPU time must not be the one taken.
+            if step % 2 == 0 {
+                s0.push(model(step, false, 100.0));
+            }
+            s0.push(model(
+                step,
+                step % 2 == 0,
+                0.5 * step as f64 * (1.0 + step as f64),
+            ));
+        }
+        write_journal(dir.path(), "s0", &s0);
+        let mut w0 = vec![started("w0")];
+        w0.extend((0..6u64).map(|step| Entry::Loss {
+            step,
+            loss: 1.0,
+            cpu: Some(0.25 * step as f64),
+        }));
+        write_journal(dir.path(), "w0", &w0);
+        let mut w1 = vec![started("w1")];
+        w1.extend((0..4u64).map(|step| Entry::Loss {
+            step,
+            loss: 1.0,
+            cpu: Some(step as f64),
+        }));
+        write_journal(dir.path(), "w1", &w1);
+        let m = merge(dir.path(), 1, 2, 3).unwrap();
+        // s0: steps 2..=6, CPU 3 -> 21.
+        assert_eq!(m.cpu_per_step.get("s0"), Some(&((21.0 - 3.0) / 4.0)));
+        // w0: steps 2..=4, CPU 0.5 -> 1.0.
+        assert_eq!(m.cpu_per_step.get("w0"), Some(&0.25));
+        assert_eq!(m.cpu_per_step.get("w1"), None);
+    }
+
+    /// The process's CPU time is there (on Linux) and moves on while this thread works.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn cpu_seconds_advance_with_work() {
+        let before = cpu_seconds().expect("/proc/self/stat");
+        let mut x = 1u64;
+        let started = std::time::Instant::now();
+        while cpu_seconds().unwrap() < before + 0.05 {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "no CPU time counted after a minute of work: {before} -> {:?}",
+                cpu_seconds()
+            );
+        }
+    }
 }

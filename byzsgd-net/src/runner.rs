@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{self, Owner, Snapshot};
-use crate::journal::{Entry, Journal, hash_hex, peak_rss, unix_now};
+use crate::journal::{Entry, Journal, cpu_seconds, hash_hex, peak_rss, unix_now};
 use crate::transport::{Accept, Connect, Input, Local, Outbox, serve, spawn_dialler};
 use crate::{NetError, Result, id};
 
@@ -449,6 +449,7 @@ impl Driver {
                     gathered,
                     hash: hashed.then(|| hash_hex(&params)),
                     unix: unix_now(),
+                    cpu: cpu_seconds(),
                 });
                 // The step's last model: after the gather on gather steps.
                 let last = gathered || !self.shape.gathers_at(step);
@@ -470,7 +471,11 @@ impl Driver {
                 }
             }
             Record::Aggregated { step, kept, .. } => self.journal(Entry::Aggregated { step, kept }),
-            Record::Loss { step, loss } => self.journal(Entry::Loss { step, loss }),
+            Record::Loss { step, loss } => self.journal(Entry::Loss {
+                step,
+                loss,
+                cpu: cpu_seconds(),
+            }),
             _ => {}
         }
         Ok(())

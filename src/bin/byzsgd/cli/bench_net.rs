@@ -374,9 +374,9 @@ pub struct Launched<'a> {
 }
 
 impl Launched<'_> {
-    /// Seconds per step of the cluster `mode` (one of [`MODES`]) run into `dir`, and the
-    /// peak resident memory (MB) of each node.
-    pub fn per_step(&self, mode: &str, dir: &std::path::Path) -> Result<(f64, Vec<(String, f64)>)> {
+    /// Seconds per step of the cluster `mode` (one of [`MODES`]) run into `dir`, with each
+    /// node's peak memory and CPU time per step.
+    pub fn per_step(&self, mode: &str, dir: &std::path::Path) -> Result<Timed> {
         let f_w = self.byz_workers.to_string();
         let flags: &[&str] = match mode {
             "vanilla" => &[
@@ -415,12 +415,48 @@ impl Launched<'_> {
         let s = launched_per_step(dir)?;
         let summary: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json"))?)?;
-        let peaks = summary["peak_rss_mb"].as_object().map_or(Vec::new(), |m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                .collect()
-        });
-        Ok((s, peaks))
+        let by_node = |key: &str| {
+            summary[key].as_object().map_or(Vec::new(), |m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                    .collect()
+            })
+        };
+        Ok(Timed {
+            seconds: s,
+            peak_rss_mb: by_node("peak_rss_mb"),
+            cpu_ms: by_node("cpu_ms_per_step"),
+        })
+    }
+}
+
+/// What one launched run measured.
+pub struct Timed {
+    /// Wall seconds per step.
+    pub seconds: f64,
+    /// Each node's peak resident memory, MB.
+    pub peak_rss_mb: Vec<(String, f64)>,
+    /// Each node's CPU time per step over the same steps, ms (every thread of its process).
+    pub cpu_ms: Vec<(String, f64)>,
+}
+
+impl Timed {
+    /// The largest of `values` among the nodes whose name starts with `role` (`s`, `w`).
+    fn most(values: &[(String, f64)], role: char) -> f64 {
+        values
+            .iter()
+            .filter(|(k, _)| k.starts_with(role))
+            .map(|(_, v)| *v)
+            .fold(0.0, f64::max)
+    }
+
+    /// CPU ms per step: every node together, the busiest server, the busiest worker.
+    fn cpu(&self) -> [f64; 3] {
+        [
+            self.cpu_ms.iter().map(|(_, v)| v).sum(),
+            Self::most(&self.cpu_ms, 's'),
+            Self::most(&self.cpu_ms, 'w'),
+        ]
     }
 }
 
@@ -455,6 +491,7 @@ fn loopback_in(a: &LoopbackArgs, tmp: &std::path::Path, out: &mut impl Write) ->
     let split = random_images(&a.model, 7 * a.batch * 4, 1)?;
     write_cifar10_dir(&data, &split)?;
     let mut times = vec![Vec::new(); MODES.len()];
+    let mut cpu: Vec<[Vec<f64>; 3]> = vec![Default::default(); MODES.len()];
     let mut rss: Vec<Vec<(String, f64)>> = vec![Vec::new(); MODES.len()];
     for r in 0..a.repeats {
         for (i, mode) in MODES.iter().enumerate() {
@@ -467,10 +504,20 @@ fn loopback_in(a: &LoopbackArgs, tmp: &std::path::Path, out: &mut impl Write) ->
                 // As recorded in BENCHMARKS.md: no Byzantine worker declared.
                 byz_workers: 0,
             };
-            let (s, peaks) = run.per_step(mode, &tmp.join(format!("{mode}-{r}")))?;
-            eprintln!("run {}/{} {mode}: {:.1} ms/step", r + 1, a.repeats, 1e3 * s);
-            times[i].push(s);
-            rss[i] = peaks;
+            let t = run.per_step(mode, &tmp.join(format!("{mode}-{r}")))?;
+            let [all, server, worker] = t.cpu();
+            eprintln!(
+                "run {}/{} {mode}: {:.1} ms/step; CPU ms/step: {all:.0} in all, busiest server \
+                 {server:.0}, busiest worker {worker:.0}",
+                r + 1,
+                a.repeats,
+                1e3 * t.seconds
+            );
+            times[i].push(t.seconds);
+            for (k, v) in t.cpu().into_iter().enumerate() {
+                cpu[i][k].push(v);
+            }
+            rss[i] = t.peak_rss_mb;
         }
     }
     let dim = Model::info(&a.model)?.params;
@@ -483,28 +530,35 @@ fn loopback_in(a: &LoopbackArgs, tmp: &std::path::Path, out: &mut impl Write) ->
     )?;
     writeln!(
         out,
-        "{:<8} {:>9} {:>9}  peak RSS per node (MB): servers, workers",
-        "mode", "ms/step", "overhead"
+        "{:<8} {:>9} {:>9}  {:>26}  {:>33}",
+        "mode",
+        "ms/step",
+        "overhead",
+        "peak RSS (MB): server, worker",
+        "CPU ms/step: all, server, worker"
     )?;
     let base = median(times[0].clone());
     for (i, name) in MODES.iter().enumerate() {
         let t = median(times[i].clone());
-        let max = |role: char| {
-            rss[i]
-                .iter()
-                .filter(|(k, _)| k.starts_with(role))
-                .map(|(_, v)| *v)
-                .fold(0.0, f64::max)
-        };
+        let [all, server, worker] = cpu[i].clone().map(median);
         writeln!(
             out,
-            "{name:<8} {:>9.1} {:>8.1}%  {:.0}, {:.0}",
+            "{name:<8} {:>9.1} {:>8.1}%  {:>26}  {:>33}",
             1e3 * t,
             100.0 * (t / base - 1.0),
-            max('s'),
-            max('w')
+            format!(
+                "{:.0}, {:.0}",
+                Timed::most(&rss[i], 's'),
+                Timed::most(&rss[i], 'w')
+            ),
+            format!("{all:.0}, {server:.0}, {worker:.0}"),
         )?;
     }
+    writeln!(
+        out,
+        "(CPU: every thread of a node's process over the timed steps; \"all\" sums the nodes, \
+         \"server\" and \"worker\" are the busiest of each)"
+    )?;
     Ok(())
 }
 

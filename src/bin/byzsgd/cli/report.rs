@@ -42,6 +42,9 @@ struct Summary<'a> {
     finished: &'a BTreeMap<String, bool>,
     /// Per node, its peak resident memory in MB (Linux).
     peak_rss_mb: BTreeMap<String, f64>,
+    /// Per node, its CPU time per step in ms, every thread (Linux; over the steps `bench
+    /// loopback` times: from the third to the one before the last).
+    cpu_ms_per_step: BTreeMap<String, f64>,
     gather_period: u64,
     config: &'a Options,
 }
@@ -169,6 +172,11 @@ pub fn write_report(config: &Path, dir: &Path) -> Result<Reported> {
             .peak_rss
             .iter()
             .map(|(k, b)| (k.clone(), *b as f64 / 1e6))
+            .collect(),
+        cpu_ms_per_step: m
+            .cpu_per_step
+            .iter()
+            .map(|(k, s)| (k.clone(), s * 1e3))
             .collect(),
         gather_period: c.gather_period,
         config: &s.opts,

@@ -199,7 +199,7 @@ pub fn throughput(cx: &Context<'_>) -> Result<PartOutput> {
                 if into.exists() {
                     std::fs::remove_dir_all(&into)?;
                 }
-                let (s, _) = launched.per_step(mode, &into)?;
+                let s = launched.per_step(mode, &into)?.seconds;
                 eprintln!(
                     "    loopback run {}/{} {mode}: {:.1} ms/step",
                     r + 1,
