@@ -234,9 +234,9 @@ pub struct Merged {
     pub finished: BTreeMap<String, bool>,
     /// Per node that finished on Linux: its peak resident memory, bytes.
     pub peak_rss: BTreeMap<String, u64>,
-    /// Per node that recorded its CPU time at five steps or more (Linux): CPU seconds per step
-    /// between its third recorded step and the one before its last (the window `bench
-    /// loopback` times the wall clock over), every thread of the process.
+    /// Per node that recorded its CPU time at five steps or more since its last start (Linux):
+    /// CPU seconds per step between its third recorded step and the one before its last (the
+    /// window `bench loopback` times the wall clock over), every thread of the process.
     pub cpu_per_step: BTreeMap<String, f64>,
 }
 
@@ -325,9 +325,12 @@ pub fn merge(dir: &Path, n_ps: usize, n_w: usize, dim: usize) -> Result<Merged> 
         let is_first = honest && first.is_some_and(|s| node == Node::Server(s));
         finished.insert(name.clone(), false);
         // The CPU time at the last record of each step (a replica records its model twice on a
-        // gather step).
+        // gather step), since the node's last start (a restarted process counts from 0 again).
         let mut cpu = BTreeMap::new();
         for e in &log.entries {
+            if let Entry::Started { .. } = e {
+                cpu.clear();
+            }
             if let Entry::Model {
                 step, cpu: Some(c), ..
             }
@@ -466,7 +469,8 @@ mod tests {
 
     /// A replica's CPU per step is read at each step's last model entry (after the gather on a
     /// gather step), a worker's at its loss, between the third recorded step and the one before
-    /// the last; a node with fewer than five steps recorded has none.
+    /// the last, since the node's last start; a node with fewer than five steps recorded has
+    /// none.
     #[test]
     fn cpu_per_step_is_taken_between_the_third_step_and_the_one_before_the_last() {
         let dir = tempfile::tempdir().unwrap();
@@ -504,12 +508,33 @@ mod tests {
             cpu: Some(step as f64),
         }));
         write_journal(dir.path(), "w1", &w1);
-        let m = merge(dir.path(), 1, 2, 3).unwrap();
+        // Restarted at step 3: only the second process's CPU time counts.
+        let mut w2 = vec![started("w2")];
+        w2.extend((0..6u64).map(|step| Entry::Loss {
+            step,
+            loss: 1.0,
+            cpu: Some(10.0 * step as f64),
+        }));
+        w2.push(Entry::Started {
+            node: "w2".into(),
+            byzantine: false,
+            step: 3,
+            unix: 9.0,
+        });
+        w2.extend((3..10u64).map(|step| Entry::Loss {
+            step,
+            loss: 1.0,
+            cpu: Some(0.5 * (step - 3) as f64),
+        }));
+        write_journal(dir.path(), "w2", &w2);
+        let m = merge(dir.path(), 1, 3, 3).unwrap();
         // s0: steps 2..=6, CPU 3 -> 21.
         assert_eq!(m.cpu_per_step.get("s0"), Some(&((21.0 - 3.0) / 4.0)));
         // w0: steps 2..=4, CPU 0.5 -> 1.0.
         assert_eq!(m.cpu_per_step.get("w0"), Some(&0.25));
         assert_eq!(m.cpu_per_step.get("w1"), None);
+        // w2 after its restart: steps 5..=8, CPU 1.0 -> 2.5.
+        assert_eq!(m.cpu_per_step.get("w2"), Some(&0.5));
     }
 
     /// The process's CPU time is there (on Linux) and moves on while this thread works.
