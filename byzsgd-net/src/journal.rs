@@ -494,38 +494,34 @@ mod tests {
             ));
         }
         write_journal(dir.path(), "s0", &s0);
-        let mut w0 = vec![started("w0")];
-        w0.extend((0..6u64).map(|step| Entry::Loss {
-            step,
-            loss: 1.0,
-            cpu: Some(0.25 * step as f64),
-        }));
+        // A worker's loss entries at `steps`, with `cpu(step)` seconds.
+        let losses = |steps: std::ops::Range<u64>, cpu: &dyn Fn(u64) -> f64| {
+            steps
+                .map(|step| Entry::Loss {
+                    step,
+                    loss: 1.0,
+                    cpu: Some(cpu(step)),
+                })
+                .collect::<Vec<_>>()
+        };
+        let w0 = [vec![started("w0")], losses(0..6, &|s| 0.25 * s as f64)].concat();
         write_journal(dir.path(), "w0", &w0);
-        let mut w1 = vec![started("w1")];
-        w1.extend((0..4u64).map(|step| Entry::Loss {
-            step,
-            loss: 1.0,
-            cpu: Some(step as f64),
-        }));
+        let w1 = [vec![started("w1")], losses(0..4, &|s| s as f64)].concat();
         write_journal(dir.path(), "w1", &w1);
         // Restarted at step 3: only the second process's CPU time counts.
-        let mut w2 = vec![started("w2")];
-        w2.extend((0..6u64).map(|step| Entry::Loss {
-            step,
-            loss: 1.0,
-            cpu: Some(10.0 * step as f64),
-        }));
-        w2.push(Entry::Started {
+        let restarted = Entry::Started {
             node: "w2".into(),
             byzantine: false,
             step: 3,
             unix: 9.0,
-        });
-        w2.extend((3..10u64).map(|step| Entry::Loss {
-            step,
-            loss: 1.0,
-            cpu: Some(0.5 * (step - 3) as f64),
-        }));
+        };
+        let w2 = [
+            vec![started("w2")],
+            losses(0..6, &|s| 10.0 * s as f64),
+            vec![restarted],
+            losses(3..10, &|s| 0.5 * (s - 3) as f64),
+        ]
+        .concat();
         write_journal(dir.path(), "w2", &w2);
         let m = merge(dir.path(), 1, 3, 3).unwrap();
         // s0: steps 2..=6, CPU 3 -> 21.
