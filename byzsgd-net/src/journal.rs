@@ -118,16 +118,21 @@ pub fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// This process's CPU time so far (user and system, every thread), seconds, where the system
-/// tells it (Linux: `/proc/self/stat`, in the kernel's fixed 1/100 s ticks).
+/// This process's CPU time so far (user and system, every thread), seconds, to the microsecond
+/// (`getrusage`; `None` where there is none).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) may hold spaces: count from the `)` that closes it. utime and
-    // stime are fields 14 and 15, so the 12th and 13th after it.
-    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    let utime: u64 = rest.nth(11)?.parse().ok()?;
-    let stime: u64 = rest.next()?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
+    #[cfg(unix)]
+    {
+        // SAFETY: `getrusage` writes the struct it is given and nothing else.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+        Some(t(u.ru_utime) + t(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Unix time now, in seconds.
@@ -243,12 +248,10 @@ pub struct Merged {
 /// CPU seconds per step from a node's `(step, cpu seconds)` records, in step order: between the
 /// third and the one before the last.
 fn per_step(cpu: &BTreeMap<u64, f64>) -> Option<f64> {
-    let v: Vec<(&u64, &f64)> = cpu.iter().collect();
-    let n = v.len();
-    if n < 5 {
+    if cpu.len() < 5 {
         return None;
     }
-    let ((s0, c0), (s1, c1)) = (v[2], v[n - 2]);
+    let ((s0, c0), (s1, c1)) = (cpu.iter().nth(2)?, cpu.iter().nth_back(1)?);
     Some((c1 - c0) / (s1 - s0) as f64)
 }
 
@@ -533,11 +536,11 @@ mod tests {
         assert_eq!(m.cpu_per_step.get("w2"), Some(&0.5));
     }
 
-    /// The process's CPU time is there (on Linux) and moves on while this thread works.
+    /// The process's CPU time is there (on Unix) and moves on while this thread works.
     #[test]
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     fn cpu_seconds_advance_with_work() {
-        let before = cpu_seconds().expect("/proc/self/stat");
+        let before = cpu_seconds().expect("getrusage");
         let mut x = 1u64;
         let started = std::time::Instant::now();
         while cpu_seconds().unwrap() < before + 0.05 {

@@ -38,15 +38,6 @@ pub struct WireArgs {
     pub repeats: usize,
 }
 
-/// CPU time of this process (user and system, every thread), seconds.
-fn cpu_seconds() -> f64 {
-    // SAFETY: `getrusage` writes the struct it is given and nothing else.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
-
 /// Node `me` of the benchmarks' cluster `bench`, with its key from `keys`, a model of `d`
 /// parameters and `limits`.
 fn bench_node(keys: &ClusterKeys, me: Node, d: usize, limits: Limits) -> Result<Local> {
@@ -88,6 +79,7 @@ const BENCH_CLUSTER: &str = "bench";
 fn through_the_stack(msg: &Message, d: usize, rounds: usize) -> Result<(f64, f64)> {
     use byzsgd_core::protocol::Event;
     use byzsgd_net::framing::write_frame;
+    use byzsgd_net::journal::cpu_seconds;
     use byzsgd_net::transport::Input;
     use byzsgd_net::wire::Frame;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -105,8 +97,9 @@ fn through_the_stack(msg: &Message, d: usize, rounds: usize) -> Result<(f64, f64
         let mut stream = dial(&local(w0)?, tcp, s0).await?;
         let limit = frame_limit(d);
         let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+        let cpu_now = || cpu_seconds().context("this system gives no process CPU time");
         for round in 0..=rounds {
-            let (t, c) = (Instant::now(), cpu_seconds());
+            let (t, c) = (Instant::now(), cpu_now()?);
             write_frame(&mut stream, &Frame::message(msg), limit).await?;
             match rx.recv().await {
                 Some(Input::Event(Event::Received { msg: got, .. })) => {
@@ -118,7 +111,7 @@ fn through_the_stack(msg: &Message, d: usize, rounds: usize) -> Result<(f64, f64
             }
             if round > 0 {
                 wall.push(t.elapsed().as_secs_f64());
-                cpu.push(cpu_seconds() - c);
+                cpu.push(cpu_now()? - c);
             }
         }
         Ok((median(wall), median(cpu)))
@@ -505,7 +498,8 @@ fn loopback_in(a: &LoopbackArgs, tmp: &std::path::Path, out: &mut impl Write) ->
                 byz_workers: 0,
             };
             let t = run.per_step(mode, &tmp.join(format!("{mode}-{r}")))?;
-            let [all, server, worker] = t.cpu();
+            let spent = t.cpu();
+            let [all, server, worker] = spent;
             eprintln!(
                 "run {}/{} {mode}: {:.1} ms/step; CPU ms/step: {all:.0} in all, busiest server \
                  {server:.0}, busiest worker {worker:.0}",
@@ -514,7 +508,7 @@ fn loopback_in(a: &LoopbackArgs, tmp: &std::path::Path, out: &mut impl Write) ->
                 1e3 * t.seconds
             );
             times[i].push(t.seconds);
-            for (k, v) in t.cpu().into_iter().enumerate() {
+            for (k, v) in spent.into_iter().enumerate() {
                 cpu[i][k].push(v);
             }
             rss[i] = t.peak_rss_mb;
