@@ -28,7 +28,10 @@ def dist(a, b):
     return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
 
 def median(vs):
-    return [sorted(c)[len(c) // 2] if len(c) % 2 else sum(sorted(c)[len(c) // 2 - 1:len(c) // 2 + 1]) / 2 for c in zip(*vs)]
+    def mid(c):
+        c, h = sorted(c), len(c) // 2
+        return c[h] if len(c) % 2 else (c[h - 1] + c[h]) / 2
+    return [mid(c) for c in zip(*vs)]
 
 steps = sorted(int(f[:-4]) for f in os.listdir(os.path.join(d, "nodes", honest[0], "models")))
 rows = []  # (step, {n: (d, spread)})

@@ -146,13 +146,18 @@ fn dist(a: &[f32], b: &[f32]) -> f64 {
         .sqrt()
 }
 
+/// The largest pairwise distance of three models.
+fn spread(models: &[Vec<f32>; 3]) -> f64 {
+    (0..3)
+        .flat_map(|i| (i + 1..3).map(move |j| (i, j)))
+        .map(|(i, j)| dist(&models[i], &models[j]))
+        .fold(0.0, f64::max)
+}
+
 /// The distance from `x` to the coordinate-wise median of three models, and their largest
 /// pairwise distance.
 fn gap(x: &[f32], others: &[Vec<f32>; 3]) -> (f64, f64) {
-    let spread = (0..3)
-        .flat_map(|i| (i + 1..3).map(move |j| (i, j)))
-        .map(|(i, j)| dist(&others[i], &others[j]))
-        .fold(0.0, f64::max);
+    let spread = spread(others);
     let median: Vec<f32> = (0..x.len())
         .map(|k| {
             let mut v = [others[0][k], others[1][k], others[2][k]];
@@ -179,10 +184,11 @@ fn gap(x: &[f32], others: &[Vec<f32>; 3]) -> (f64, f64) {
 #[test]
 fn a_killed_server_restarted_with_resume_rejoins() {
     const MARGIN: f64 = 1.5;
+    // The gather period; models are written at every gather.
+    const T: u64 = 5;
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("kill");
     let steps = 400;
-    // Models are written at every gather (T = 5).
     let launch = Command::new(env!("CARGO_BIN_EXE_byzsgd"))
         .args([
             "launch",
@@ -191,9 +197,9 @@ fn a_killed_server_restarted_with_resume_rejoins() {
             "--steps",
             &steps.to_string(),
             "--gather-period",
-            "5",
+            &T.to_string(),
             "--eval-every",
-            "5",
+            &T.to_string(),
             "--quiet",
             "--out",
             dir.to_str().unwrap(),
@@ -255,15 +261,14 @@ fn a_killed_server_restarted_with_resume_rejoins() {
         let p = dir.join("nodes/s1/models").join(format!("{s}.f32"));
         std::fs::metadata(p).and_then(|m| m.modified()).ok()
     };
-    let first = (0..steps)
-        .filter(|s| (s + 1) % 5 == 0)
+    let gathers = || (0..steps).filter(|s| (s + 1) % T == 0);
+    let first = gathers()
         .find(|&s| written(s).is_some_and(|t| t >= restarted_at))
         .unwrap_or_else(|| panic!("s1 wrote no model after its restart (killed at {killed_at})"));
-    let at = |s: u64| {
-        let m = |n: &str| model(&dir, n, s).expect("a model at a sampled step");
-        let others = [m("s0"), m("s2"), m("s3")];
-        gap(&m("s1"), &others)
-    };
+    let m = |n: &str, s: u64| model(&dir, n, s).expect("a model at a gather");
+    // The other honest replicas' models at gather `s`.
+    let honest = |s: u64| [m("s0", s), m("s2", s), m("s3", s)];
+    let at = |s: u64| gap(&m("s1", s), &honest(s));
     let last = |n: &str| {
         let bytes = std::fs::read(dir.join("nodes").join(n).join("final.f32")).unwrap();
         bytes
@@ -273,12 +278,9 @@ fn a_killed_server_restarted_with_resume_rejoins() {
     };
     // The honest replicas' largest pairwise distance at any gather since the restart (see the
     // test's doc for why not at one gather alone).
-    let yardstick = (first..steps)
-        .filter(|s| (s + 1) % 5 == 0)
-        .map(|s| {
-            let m = |n: &str| model(&dir, n, s).expect("an honest model at a sampled step");
-            gap(&m("s0"), &[m("s0"), m("s2"), m("s3")]).1
-        })
+    let yardstick = gathers()
+        .filter(|&s| s >= first)
+        .map(|s| spread(&honest(s)))
         .fold(0.0, f64::max);
     println!(
         "s1 killed at step {killed_at}; the honest spread at the gathers since its restart: at \
@@ -286,19 +288,10 @@ fn a_killed_server_restarted_with_resume_rejoins() {
     );
     // What the bound tells apart: s1's last model before the kill, measured at the first
     // gather since, is far outside it.
-    let before = (0..steps)
-        .filter(|s| (s + 1) % 5 == 0)
+    let before = gathers()
         .rfind(|&s| written(s).is_some_and(|t| t < restarted_at))
         .expect("s1 wrote a model before the kill");
-    let stale = gap(
-        &model(&dir, "s1", before).unwrap(),
-        &[
-            model(&dir, "s0", first).unwrap(),
-            model(&dir, "s2", first).unwrap(),
-            model(&dir, "s3", first).unwrap(),
-        ],
-    )
-    .0;
+    let stale = gap(&m("s1", before), &honest(first)).0;
     println!("s1's model of step {before}, from before the kill: {stale:.3e} away at step {first}");
     assert!(
         stale > 3.0 * MARGIN * yardstick,
@@ -309,7 +302,10 @@ fn a_killed_server_restarted_with_resume_rejoins() {
             format!("its first gather since, of step {first}"),
             at(first),
         ),
-        (format!("the gather of step {}", steps - 6), at(steps - 6)),
+        (
+            format!("the gather of step {}", steps - 1 - T),
+            at(steps - 1 - T),
+        ),
         (
             "the end".to_string(),
             gap(&last("s1"), &[last("s0"), last("s2"), last("s3")]),

@@ -132,6 +132,26 @@ impl AsyncWrite for Trickle {
     }
 }
 
+/// `msgs` framed by the codec's encoder: the stream a reader must take apart, and a writer
+/// must write.
+fn codec_stream(msgs: &[Message], limit: usize) -> BytesMut {
+    let mut stream = BytesMut::new();
+    for m in msgs {
+        codec(limit)
+            .encode(Bytes::from(encode_message(m)), &mut stream)
+            .expect("encodes");
+    }
+    stream
+}
+
+/// Runs `f` to its end on a runtime of its own.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -163,13 +183,8 @@ proptest! {
         cuts in prop::collection::vec(1usize..40, 0..64),
     ) {
         let limit = 1 << 20;
-        let mut stream = BytesMut::new();
-        for m in &msgs {
-            codec(limit).encode(Bytes::from(encode_message(m)), &mut stream).expect("encodes");
-        }
-        let reader = Chunked { data: stream.to_vec(), at: 0, cuts, next: 0 };
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let frames: Vec<BytesMut> = rt.block_on(async {
+        let reader = Chunked { data: codec_stream(&msgs, limit).to_vec(), at: 0, cuts, next: 0 };
+        let frames: Vec<BytesMut> = block_on(async {
             FramedRead::new(reader, codec(limit))
                 .map(|f| f.expect("a whole frame"))
                 .collect()
@@ -186,8 +201,7 @@ proptest! {
         let mut bytes = len.to_be_bytes().to_vec();
         bytes.extend_from_slice(&[0; 16]);
         let reader = Chunked { data: bytes, at: 0, cuts: vec![], next: 0 };
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let first = rt.block_on(async { FramedRead::new(reader, codec(64)).next().await });
+        let first = block_on(async { FramedRead::new(reader, codec(64)).next().await });
         prop_assert!(matches!(first, Some(Err(_))), "{:?}", first);
     }
 
@@ -199,13 +213,9 @@ proptest! {
         cuts in prop::collection::vec(1usize..40, 0..64),
     ) {
         let limit = 1 << 20;
-        let mut expected = BytesMut::new();
-        for m in &msgs {
-            codec(limit).encode(Bytes::from(encode_message(m)), &mut expected).expect("encodes");
-        }
+        let expected = codec_stream(&msgs, limit);
         let mut w = Trickle { out: Vec::new(), cuts, next: 0 };
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        rt.block_on(async {
+        block_on(async {
             for m in &msgs {
                 write_frame(&mut w, &Frame::message(m), limit).await.expect("written");
             }
@@ -221,11 +231,10 @@ proptest! {
         let m = Message::Gradient { step, grad: Arc::new(vec![0.5; len]) };
         let size = encode_message(&m).len();
         let mut w = Trickle { out: Vec::new(), cuts: vec![], next: 0 };
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let r = rt.block_on(write_frame(&mut w, &Frame::message(&m), size - 1));
+        let r = block_on(write_frame(&mut w, &Frame::message(&m), size - 1));
         prop_assert!(r.is_err());
         prop_assert!(w.out.is_empty());
-        let r = rt.block_on(write_frame(&mut w, &Frame::message(&m), size));
+        let r = block_on(write_frame(&mut w, &Frame::message(&m), size));
         prop_assert!(r.is_ok());
         prop_assert_eq!(w.out.len(), 4 + size);
     }
